@@ -1,0 +1,132 @@
+"""Authentication and user endpoints. Views validate, call one service, serialize."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import update_last_login
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from eduflow.core.permissions import IsAdmin
+from eduflow.core.throttling import AuthIpRateThrottle, LoginAccountRateThrottle
+
+from . import services
+from .models import User
+from .serializers import (
+    AdminUserUpdateSerializer,
+    LoginSerializer,
+    MeUpdateSerializer,
+    PasswordChangeSerializer,
+    RefreshSerializer,
+    RegisterSerializer,
+    TokenPairSerializer,
+    UserSerializer,
+)
+
+
+class RegisterView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+    throttle_classes = [AuthIpRateThrottle]
+
+    @extend_schema(request=RegisterSerializer, responses={201: UserSerializer}, tags=["auth"])
+    def post(self, request):
+        serializer = RegisterSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = services.user_register(**serializer.validated_data)
+        return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
+
+
+class LoginView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+    throttle_classes = [AuthIpRateThrottle, LoginAccountRateThrottle]
+
+    @extend_schema(
+        request=LoginSerializer,
+        responses={200: TokenPairSerializer, 401: OpenApiResponse(description="Wrong credentials")},
+        tags=["auth"],
+    )
+    def post(self, request):
+        serializer = LoginSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        update_last_login(None, serializer.user)
+        return Response(serializer.validated_data)
+
+
+class RefreshView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    @extend_schema(request=RefreshSerializer, responses={200: TokenPairSerializer}, tags=["auth"])
+    def post(self, request):
+        serializer = RefreshSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return Response(services.token_refresh(raw_refresh=serializer.validated_data["refresh"]))
+
+
+class LogoutView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    @extend_schema(request=RefreshSerializer, responses={204: None}, tags=["auth"])
+    def post(self, request):
+        serializer = RefreshSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.token_logout(raw_refresh=serializer.validated_data["refresh"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MeView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses={200: UserSerializer}, tags=["auth"])
+    def get(self, request):
+        return Response(UserSerializer(request.user).data)
+
+    @extend_schema(request=MeUpdateSerializer, responses={200: UserSerializer}, tags=["auth"])
+    def patch(self, request):
+        serializer = MeUpdateSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        user = services.user_update_profile(user=request.user, **serializer.validated_data)
+        return Response(UserSerializer(user).data)
+
+
+class PasswordChangeView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=PasswordChangeSerializer, responses={204: None}, tags=["auth"])
+    def post(self, request):
+        serializer = PasswordChangeSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.user_change_password(user=request.user, **serializer.validated_data)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class UserViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Administrators list users, change roles and deactivate accounts."""
+
+    queryset = User.objects.all()
+    serializer_class = UserSerializer
+    permission_classes = [IsAdmin]
+    filterset_fields = ["role", "is_active"]
+    search_fields = ["email", "username", "full_name"]
+    ordering_fields = ["created_at", "email", "username"]
+    http_method_names = ["get", "patch", "head", "options"]
+
+    @extend_schema(request=AdminUserUpdateSerializer, responses={200: UserSerializer})
+    def partial_update(self, request, *args, **kwargs):
+        user = self.get_object()
+        serializer = AdminUserUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = services.user_admin_update(
+            actor=request.user, user=user, **serializer.validated_data
+        )
+        return Response(UserSerializer(user).data)

@@ -1,0 +1,41 @@
+"""Read helpers about enrollments that other apps share."""
+
+from __future__ import annotations
+
+from eduflow.core.permissions import is_admin
+
+from .models import Enrollment, EnrollmentStatus
+
+
+def enrollment_is_active(*, user, course) -> bool:
+    """True when the user holds a seat in the course (active or completed enrollment)."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    return Enrollment.objects.filter(
+        user=user,
+        course=course,
+        status__in=(EnrollmentStatus.ACTIVE, EnrollmentStatus.COMPLETED),
+    ).exists()
+
+
+def course_content_access(*, user, course) -> bool:
+    """May this user read the full content (lesson bodies) of the course?
+
+    Admins, the owning instructor and learners with a seat may.
+    """
+    if not getattr(user, "is_authenticated", False):
+        return False
+    if is_admin(user) or course.instructor_id == user.pk:
+        return True
+    return enrollment_is_active(user=user, course=course)
+
+
+def course_ids_with_access(*, user) -> set:
+    """Ids of courses in which the user holds a seat (for listing many lessons at once)."""
+    if not getattr(user, "is_authenticated", False):
+        return set()
+    return set(
+        Enrollment.objects.filter(
+            user=user, status__in=(EnrollmentStatus.ACTIVE, EnrollmentStatus.COMPLETED)
+        ).values_list("course_id", flat=True)
+    )
