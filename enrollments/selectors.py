@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from django.db.models import QuerySet
+
 from eduflow.core.permissions import is_admin
 
 from .models import Enrollment, EnrollmentStatus
+
+
+def enrollment_list(*, user) -> QuerySet[Enrollment]:
+    """Enrollments the user may see, with the user and course loaded (one query per page)."""
+    return Enrollment.objects.visible_to(user).select_related("user", "course")
 
 
 def enrollment_is_active(*, user, course) -> bool:
