@@ -7,6 +7,7 @@ and `ALLOWED_HOSTS`. Every variable read here is listed in the README's configur
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 
@@ -77,7 +78,8 @@ ASGI_APPLICATION = "eduflow.asgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # Project overrides of packaged templates (the API docs pages without CDN links).
+        "DIRS": [BASE_DIR / "eduflow" / "core" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -106,14 +108,15 @@ else:
         "NAME": str(DATA_DIR / "eduflow.sqlite3"),
     }
 if _db["ENGINE"] == "django.db.backends.sqlite3":
+    _busy_seconds = env.int("SQLITE_BUSY_TIMEOUT", default=20)
     _db["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
-        "timeout": env.int("SQLITE_BUSY_TIMEOUT", default=20),
+        "timeout": _busy_seconds,
         "init_command": (
             "PRAGMA journal_mode=WAL;"
             "PRAGMA synchronous=NORMAL;"
             "PRAGMA foreign_keys=ON;"
-            "PRAGMA busy_timeout=20000;"
+            f"PRAGMA busy_timeout={_busy_seconds * 1000};"
         ),
     }
 _db["CONN_MAX_AGE"] = CONN_MAX_AGE
@@ -159,6 +162,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "/api-auth/login/"
+# Where the browsable API's session login lands when no `next` is given.
+LOGIN_REDIRECT_URL = "/api/v1/auth/me/"
 
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=15)),
@@ -215,6 +220,13 @@ REST_FRAMEWORK = {
 # Addresses (IPs or CIDR networks) of reverse proxies whose X-Forwarded-For is believed.
 # Empty (the default) means the socket peer is the client: a forged header changes nothing.
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy.strip(), strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(
+            f"TRUSTED_PROXIES entry {_proxy!r} is not an IP address or network."
+        ) from _exc
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "EduFlow API",
@@ -276,9 +288,10 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
+# Load balancers probe health over plain HTTP; never redirect them.
+SECURE_REDIRECT_EXEMPT = [r"^health/"]
 if not DEBUG:
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
-    SECURE_REDIRECT_EXEMPT = [r"^health/"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 30)
@@ -287,6 +300,11 @@ if not DEBUG:
     if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SILENCED_SYSTEM_CHECKS = env.list("SILENCED_SYSTEM_CHECKS", default=[])
+if not DEBUG and not SECURE_HSTS_PRELOAD:
+    # Asking browsers to preload HSTS binds the whole domain and its subdomains to HTTPS for
+    # months and is hard to undo, so it is the operator's explicit choice
+    # (SECURE_HSTS_PRELOAD=1), not a default; the deploy check's reminder is silenced.
+    SILENCED_SYSTEM_CHECKS.append("security.W021")
 
 # --- Logging: one JSON object per line, with the request id ---
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

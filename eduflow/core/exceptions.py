@@ -136,6 +136,21 @@ def _code_of(exc: exceptions.APIException) -> str:
     return exc.default_code
 
 
+def _detail_and_code(exc: exceptions.APIException) -> tuple[str, str]:
+    """A readable message and a stable code, also for errors whose detail is a dict.
+
+    simplejwt's errors carry `{"detail": ..., "code": ..., "messages": [...]}`; the message and
+    code in it are what a client needs, not the dict's repr.
+    """
+    detail = exc.detail
+    if isinstance(detail, dict) and "detail" in detail:
+        code = detail.get("code")
+        return str(detail["detail"]), str(code) if code else _code_of(exc)
+    if isinstance(detail, list):
+        return " ".join(str(item) for item in detail) or str(exc.default_detail), _code_of(exc)
+    return str(detail), _code_of(exc)
+
+
 def problem_exception_handler(exc: Exception, context: dict[str, Any]):
     """DRF exception handler producing problem+json."""
     if isinstance(exc, Http404):
@@ -165,12 +180,9 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]):
             title="Invalid input",
         )
     else:
-        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        detail, code = _detail_and_code(exc)
         body = problem_body(
-            status_code=response.status_code,
-            code=_code_of(exc),
-            detail=str(detail),
-            request=request,
+            status_code=response.status_code, code=code, detail=detail, request=request
         )
         if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
             body["retry_after"] = int(exc.wait) + (0 if exc.wait == int(exc.wait) else 1)

@@ -10,14 +10,14 @@ import uuid
 from .context import request_id_var, user_id_var
 
 REQUEST_ID_HEADER = "X-Request-ID"
-_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 
 access_logger = logging.getLogger("eduflow.access")
 
 
 def _incoming_request_id(request) -> str:
     candidate = request.META.get("HTTP_X_REQUEST_ID", "")
-    if candidate and _VALID_REQUEST_ID.match(candidate):
+    if candidate and _VALID_REQUEST_ID.fullmatch(candidate):
         return candidate
     return uuid.uuid4().hex
 

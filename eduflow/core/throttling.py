@@ -39,6 +39,11 @@ def client_ip(request) -> str:
         return peer
     forwarded = [part.strip() for part in meta.get("HTTP_X_FORWARDED_FOR", "").split(",")]
     for address in reversed([part for part in forwarded if part]):
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            # Not something a proxy appended: stop believing the header here.
+            return peer
         if not _is_trusted(address):
             return address
     return peer
