@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from rest_framework_simplejwt import authentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed
 
@@ -15,12 +16,18 @@ from eduflow.core.context import user_id_var
 
 
 def token_issued_before_cutoff(user, issued_at: int | float | None) -> bool:
+    """Whether a token issued at `issued_at` (epoch seconds) predates the user's cutoff.
+
+    Tokens made here carry a fractional `iat` (see accounts.tokens), so the comparison is exact.
+    A whole-second `iat` is the issue time rounded down: a token from the cutoff's own second
+    cannot be told apart from an earlier one and is refused.
+    """
     cutoff = getattr(user, "tokens_valid_after", None)
     if cutoff is None:
         return False
-    if issued_at is None:
+    if isinstance(issued_at, bool) or not isinstance(issued_at, int | float):
         return True
-    return datetime.fromtimestamp(int(issued_at) + 1, tz=UTC) <= cutoff
+    return datetime.fromtimestamp(issued_at, tz=UTC) <= cutoff
 
 
 class JWTAuthentication(authentication.JWTAuthentication):
@@ -30,3 +37,10 @@ class JWTAuthentication(authentication.JWTAuthentication):
             raise AuthenticationFailed("Token has been revoked.", code="token_revoked")
         user_id_var.set(str(user.pk))
         return user
+
+
+class JWTAuthenticationScheme(SimpleJWTScheme):
+    """Documents the project's JWT authentication as the bearer scheme in the OpenAPI schema."""
+
+    target_class = "accounts.authentication.JWTAuthentication"
+    name = "jwtAuth"

@@ -36,6 +36,10 @@ class UserManager(BaseUserManager["User"]):
         """A unique username derived from the email's local part."""
         return self._unique_username(email.split("@", 1)[0])
 
+    def get_by_natural_key(self, username: str) -> User:
+        """Session and admin logins match the email whatever its case, like the API login."""
+        return self.get(email__iexact=username)
+
     def create_user(self, email: str, password: str | None = None, **fields) -> User:
         if not email:
             raise ValueError("Users need an email address.")

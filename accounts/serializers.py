@@ -5,9 +5,9 @@ from __future__ import annotations
 from django.contrib.auth import authenticate
 from rest_framework import serializers
 from rest_framework_simplejwt.exceptions import AuthenticationFailed
-from rest_framework_simplejwt.tokens import RefreshToken
 
 from .models import Role, User
+from .tokens import RefreshToken
 
 USER_READ_FIELDS = (
     "id",

@@ -3,24 +3,57 @@
 from __future__ import annotations
 
 from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import AuthenticationFailed, TokenError
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
-from rest_framework_simplejwt.tokens import RefreshToken
 
-from eduflow.core.exceptions import ProblemError
+from eduflow.core.exceptions import Forbidden, ProblemError
 
 from .models import Role, User
+from .tokens import RefreshToken
+
+
+def _validate_new_password(password: str, *, user: User, field: str) -> None:
+    """Run the configured password validators, reporting failures on the request's field."""
+    try:
+        validate_password(password, user=user)
+    except ValidationError as exc:
+        raise ValidationError({field: exc.messages}) from exc
 
 
 @transaction.atomic
 def user_register(*, email: str, password: str, full_name: str = "", username: str = "") -> User:
     """Create a student account. Registration never grants more than the student role."""
     candidate = User(email=email.lower(), username=username, full_name=full_name)
-    validate_password(password, user=candidate)
+    _validate_new_password(password, user=candidate, field="password")
     return User.objects.create_user(
         email=email, password=password, full_name=full_name, username=username, role=Role.STUDENT
+    )
+
+
+@transaction.atomic
+def user_create(
+    *,
+    email: str,
+    password: str,
+    role: str = Role.STUDENT,
+    full_name: str = "",
+    username: str = "",
+) -> User:
+    """Create an account with any role (the admin's add form). Admins get admin-site access."""
+    candidate = User(email=email.lower(), username=username, full_name=full_name)
+    _validate_new_password(password, user=candidate, field="password")
+    is_admin = role == Role.ADMIN
+    return User.objects.create_user(
+        email=email,
+        password=password,
+        full_name=full_name,
+        username=username,
+        role=role,
+        is_staff=is_admin,
+        is_superuser=is_admin,
     )
 
 
@@ -55,7 +88,7 @@ def _revoke_tokens(user: User) -> None:
 def user_change_password(*, user: User, old_password: str, new_password: str) -> User:
     if not user.check_password(old_password):
         raise ProblemError("The current password is not correct.", code="wrong_password")
-    validate_password(new_password, user=user)
+    _validate_new_password(new_password, user=user, field="new_password")
     user.set_password(new_password)
     user.save(update_fields=["password", "updated_at"])
     _revoke_tokens(user)
@@ -71,7 +104,15 @@ def user_admin_update(
     is_active: bool | None = None,
     full_name: str | None = None,
 ) -> User:
-    """Admin changes to another account: role, activation, name."""
+    """Admin changes to an account: role, activation, name.
+
+    Administrators cannot deactivate or demote themselves, so the last one cannot lock everybody
+    out by accident.
+    """
+    if actor.pk == user.pk and (is_active is False or (role is not None and role != Role.ADMIN)):
+        raise Forbidden(
+            "Administrators cannot deactivate or demote their own account.", code="self_lockout"
+        )
     fields: list[str] = []
     if role is not None and role != user.role:
         user.role = role
@@ -112,7 +153,14 @@ def token_refresh(*, raw_refresh: str) -> dict[str, str]:
     """
     token = _load_refresh(raw_refresh)
     jti = token.payload.get("jti")
-    outstanding = OutstandingToken.objects.select_for_update().filter(jti=jti).first()
+    # OutstandingToken's default ordering joins the (nullable) user; PostgreSQL cannot lock the
+    # nullable side of an outer join, so lock this row only and order by its key.
+    outstanding = (
+        OutstandingToken.objects.select_for_update(of=("self",))
+        .filter(jti=jti)
+        .order_by("pk")
+        .first()
+    )
     if outstanding is None or BlacklistedToken.objects.filter(token=outstanding).exists():
         raise AuthenticationFailed(
             "The refresh token is invalid, expired or already used.", code="token_not_valid"

@@ -26,6 +26,20 @@ from .serializers import (
 )
 
 
+class CredentialsView(APIView):
+    """Endpoints that take credentials in the body instead of an Authorization header.
+
+    They run no authenticators, so DRF would turn their 401s into 403s; naming the scheme keeps
+    a failed login or refresh a 401 with `WWW-Authenticate`.
+    """
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    def get_authenticate_header(self, request) -> str:
+        return 'Bearer realm="api"'
+
+
 class RegisterView(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []
@@ -39,9 +53,7 @@ class RegisterView(APIView):
         return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
 
 
-class LoginView(APIView):
-    permission_classes = [AllowAny]
-    authentication_classes: list = []
+class LoginView(CredentialsView):
     throttle_classes = [AuthIpRateThrottle, LoginAccountRateThrottle]
 
     @extend_schema(
@@ -56,10 +68,7 @@ class LoginView(APIView):
         return Response(serializer.validated_data)
 
 
-class RefreshView(APIView):
-    permission_classes = [AllowAny]
-    authentication_classes: list = []
-
+class RefreshView(CredentialsView):
     @extend_schema(request=RefreshSerializer, responses={200: TokenPairSerializer}, tags=["auth"])
     def post(self, request):
         serializer = RefreshSerializer(data=request.data)
@@ -67,10 +76,7 @@ class RefreshView(APIView):
         return Response(services.token_refresh(raw_refresh=serializer.validated_data["refresh"]))
 
 
-class LogoutView(APIView):
-    permission_classes = [AllowAny]
-    authentication_classes: list = []
-
+class LogoutView(CredentialsView):
     @extend_schema(request=RefreshSerializer, responses={204: None}, tags=["auth"])
     def post(self, request):
         serializer = RefreshSerializer(data=request.data)

@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import RefreshToken
 
+from accounts.tokens import RefreshToken
 from tests import factories
 
 
