@@ -1,0 +1,64 @@
+"""Read helpers for categories and courses, shared by views, admin and other apps."""
+
+from __future__ import annotations
+
+from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce
+
+from accounts.models import Role, User
+from eduflow.core.permissions import is_admin, is_instructor
+
+from .models import Category, Course, CourseQuerySet
+
+# `?ordering=` values of the course list and the order each stands for. Every order ends in
+# `id` so pages never overlap or skip rows.
+COURSE_ORDERINGS: dict[str, tuple] = {
+    "newest": (F("published_at").desc(nulls_last=True), F("created_at").desc(), "id"),
+    "title": ("title", "id"),
+    "-title": ("-title", "id"),
+    "price": ("price", "id"),
+    "-price": ("-price", "id"),
+}
+DEFAULT_COURSE_ORDERING = "newest"
+
+
+def category_list() -> QuerySet[Category]:
+    return Category.objects.all()
+
+
+def course_with_stats(queryset: CourseQuerySet | None = None) -> CourseQuerySet:
+    """Courses with their category and instructor joined and lesson totals annotated.
+
+    `lesson_count` and `total_duration_seconds` come from one aggregate over the reverse
+    `lessons` relation, so a page of courses costs one query whatever its size.
+    """
+    queryset = Course.objects.all() if queryset is None else queryset
+    return queryset.select_related("category", "instructor").annotate(
+        lesson_count=Count("lessons"),
+        total_duration_seconds=Coalesce(Sum("lessons__duration_seconds"), 0),
+    )
+
+
+def course_list(*, user) -> CourseQuerySet:
+    """Courses the user may see (published; own drafts for instructors; all for admins)."""
+    return course_with_stats(Course.objects.visible_to(user)).order_by(
+        *COURSE_ORDERINGS[DEFAULT_COURSE_ORDERING]
+    )
+
+
+def course_get_with_stats(*, pk) -> Course:
+    return course_with_stats().get(pk=pk)
+
+
+def course_is_editable_by(*, user, course: Course) -> bool:
+    """Admins may change every course; instructors only the courses they own."""
+    if is_admin(user):
+        return True
+    return is_instructor(user) and course.instructor_id == user.pk
+
+
+def instructor_candidates() -> QuerySet[User]:
+    """Accounts that may own a course: active instructors and administrators."""
+    return User.objects.filter(is_active=True).filter(
+        Q(role__in=[Role.INSTRUCTOR, Role.ADMIN]) | Q(is_superuser=True)
+    )
