@@ -434,6 +434,15 @@ def test_course_list_query_count_is_constant(
         assert authenticated.get(COURSES, {"page_size": 50}).status_code == 200
 
 
+@pytest.mark.parametrize("count", [3, 30])
+def test_category_list_query_count_is_constant(make_client, django_assert_num_queries, count):
+    for _ in range(count):
+        factories.CategoryFactory()
+    with django_assert_num_queries(2):  # count + page
+        body = make_client().get("/api/v1/categories/", {"page_size": 50}).json()
+    assert len(body["results"]) == count
+
+
 def test_course_detail_is_one_query(make_client, instructor, django_assert_num_queries):
     course = factories.PublishedCourseFactory(instructor=instructor)
     factories.LessonFactory(course=course, position=1)
