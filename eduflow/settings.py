@@ -54,8 +54,10 @@ INSTALLED_APPS = [
     "eduflow.core",
     "accounts",
     "courses",
+    "media",
     "enrollments",
     "lessons",
+    "progress",
 ]
 
 MIDDLEWARE = [
@@ -279,6 +281,14 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=300
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=360)
 # Workers log through LOGGING below (JSON lines), not Celery's own format.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- Progress store (progress app) ---
+# SQL tables by default; MongoDB when MONGO_URL is set.
+MONGO_URL = env.str("MONGO_URL", default="")
+MONGO_DB_NAME = env.str("MONGO_DB_NAME", default="eduflow")
+MONGO_PROGRESS_COLLECTION = env.str("MONGO_PROGRESS_COLLECTION", default="lesson_progress")
+
+# --- Media (media app) ---
 
 # --- Email ----------------------------------------------------------------------------------------
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")

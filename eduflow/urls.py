@@ -11,6 +11,8 @@ api_v1 = [
     path("", include("courses.urls")),
     path("", include("lessons.urls")),
     path("", include("enrollments.urls")),
+    path("", include("progress.urls")),
+    path("", include("media.urls")),
 ]
 
 urlpatterns = [
