@@ -289,6 +289,10 @@ MONGO_DB_NAME = env.str("MONGO_DB_NAME", default="eduflow")
 MONGO_PROGRESS_COLLECTION = env.str("MONGO_PROGRESS_COLLECTION", default="lesson_progress")
 
 # --- Media (media app) ---
+# Uploads and storage.
+
+# Transcoding, playback and Mux.
+
 
 # --- Email ----------------------------------------------------------------------------------------
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
