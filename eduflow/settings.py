@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -281,23 +282,233 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=300
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=360)
 # Workers log through LOGGING below (JSON lines), not Celery's own format.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Queues by task name (Celery prefers routes to a task's own `queue` option): emails first
+# (`*.send_*` also matches `enrollments.send_course_completed_email`), then media.
+CELERY_TASK_ROUTES = {
+    "*.send_*": {"queue": "email"},
+    "media.*": {"queue": "media"},
+}
+# Task modules outside `<app>/tasks.py` (autodiscovery only finds those).
+CELERY_IMPORTS = ("enrollments.email_tasks", "progress.reports")
+# A message taken by a worker that then vanished (machine lost, SIGKILL of the whole worker) is
+# handed to another worker after this many seconds. It must exceed the longest task's hard time
+# limit (transcoding), or a slow task still running would be delivered a second time.
+CELERY_BROKER_VISIBILITY_TIMEOUT = env.int("CELERY_BROKER_VISIBILITY_TIMEOUT", default=7200)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_BROKER_VISIBILITY_TIMEOUT,
+    # Look for such messages every `interval * throttle` seconds.
+    "unacked_restore_interval": env.int("CELERY_BROKER_RESTORE_INTERVAL", default=10),
+    "unacked_restore_throttle": 1,
+}
+# Transient failures (SMTP connection trouble, database OperationalError) are retried with
+# exponential backoff from BACKOFF seconds up to BACKOFF_MAX, with full jitter.
+CELERY_TASK_RETRY_BACKOFF = env.int("CELERY_TASK_RETRY_BACKOFF", default=5)
+CELERY_TASK_RETRY_BACKOFF_MAX = env.int("CELERY_TASK_RETRY_BACKOFF_MAX", default=600)
+CELERY_TASK_MAX_RETRIES = env.int("CELERY_TASK_MAX_RETRIES", default=6)
+
+# --- Scheduled work (Celery beat) ---
+# Each job runs under a lock on the shared cache, so two beat instances cannot run it twice.
+# Daily activity report to the admins, at SCHEDULE_DAILY_REPORT_HOUR:00 UTC.
+SCHEDULE_DAILY_REPORT_HOUR = env.int("SCHEDULE_DAILY_REPORT_HOUR", default=6)
+# Media assets `uploaded`/`processing` for longer than this many minutes are re-queued, up to
+# MEDIA_STUCK_MAX_REQUEUES times, then marked failed.
+MEDIA_STUCK_AFTER_MINUTES = env.int("MEDIA_STUCK_AFTER_MINUTES", default=120)
+MEDIA_STUCK_MAX_REQUEUES = env.int("MEDIA_STUCK_MAX_REQUEUES", default=2)
+CELERY_BEAT_SCHEDULE = {
+    "daily-activity-report": {
+        "task": "progress.send_daily_report_email",
+        "schedule": crontab(minute=0, hour=SCHEDULE_DAILY_REPORT_HOUR),
+    },
+    "media-clean-up": {
+        "task": "media.clean_up_stuck_assets",
+        "schedule": crontab(minute="*/15"),
+    },
+    "purge-expired-credentials": {
+        "task": "accounts.purge_expired_credentials",
+        "schedule": crontab(minute=30, hour="*/6"),
+    },
+}
 
 # --- Progress store (progress app) ---
 # SQL tables by default; MongoDB when MONGO_URL is set.
 MONGO_URL = env.str("MONGO_URL", default="")
 MONGO_DB_NAME = env.str("MONGO_DB_NAME", default="eduflow")
 MONGO_PROGRESS_COLLECTION = env.str("MONGO_PROGRESS_COLLECTION", default="lesson_progress")
+# Heartbeat rules: share of a video to watch to complete it; fastest playback rate believed
+# (new seconds per wall-clock second) and the slack added to each heartbeat's allowance;
+# positions under RESUME_MIN after real progress do not move the resume point; the final
+# END_SECONDS of a video count towards completion and resume at the next lesson.
+
+
+def _progress_number(name: str, default: float, *, low: float, high: float = float("inf")):
+    raw = env.str(name, default=str(default))
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not low <= value <= high:  # also refuses nan
+        raise ImproperlyConfigured(f"{name} must be a number from {low} to {high}, not {raw!r}.")
+    return value
+
+
+PROGRESS_VIDEO_COMPLETION = _progress_number("PROGRESS_VIDEO_COMPLETION", 0.9, low=0.01, high=1)
+PROGRESS_MAX_PLAYBACK_RATE = _progress_number("PROGRESS_MAX_PLAYBACK_RATE", 2.0, low=0.1, high=16)
+PROGRESS_RATE_SLACK_SECONDS = _progress_number("PROGRESS_RATE_SLACK_SECONDS", 10.0, low=0)
+PROGRESS_RESUME_MIN_SECONDS = _progress_number("PROGRESS_RESUME_MIN_SECONDS", 5.0, low=0)
+PROGRESS_END_SECONDS = _progress_number("PROGRESS_END_SECONDS", 10.0, low=0)
 
 # --- Media (media app) ---
 # Uploads and storage.
+# Largest upload accepted per kind, decided from the content (bytes): past it, 413
+# `file_too_large`. A request whose Content-Length exceeds the largest of the three is refused
+# before its body is read.
+MEDIA_MAX_IMAGE_BYTES = env.int("MEDIA_MAX_IMAGE_BYTES", default=10 * 1024 * 1024)
+MEDIA_MAX_DOCUMENT_BYTES = env.int("MEDIA_MAX_DOCUMENT_BYTES", default=100 * 1024 * 1024)
+MEDIA_MAX_VIDEO_BYTES = env.int("MEDIA_MAX_VIDEO_BYTES", default=2 * 1024 * 1024 * 1024)
+# Decompression-bomb guards: decoded image area (width x height), and for PPTX packages the
+# number of zip entries, their total uncompressed size and the compression ratio of any entry.
+MEDIA_MAX_IMAGE_PIXELS = env.int("MEDIA_MAX_IMAGE_PIXELS", default=40_000_000)
+MEDIA_ZIP_MAX_ENTRIES = env.int("MEDIA_ZIP_MAX_ENTRIES", default=5000)
+MEDIA_ZIP_MAX_UNCOMPRESSED_BYTES = env.int(
+    "MEDIA_ZIP_MAX_UNCOMPRESSED_BYTES", default=512 * 1024 * 1024
+)
+MEDIA_ZIP_MAX_RATIO = env.int("MEDIA_ZIP_MAX_RATIO", default=100)
+# Uploads bigger than this are spooled to a temporary file (FILE_UPLOAD_TEMP_DIR, default the
+# system's) instead of being held in memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = env.int("FILE_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
+FILE_UPLOAD_TEMP_DIR = env.str("FILE_UPLOAD_TEMP_DIR", default="") or None
+
+# S3-compatible storage (AWS S3, Cloudflare R2, MinIO ...) replaces the local files when a
+# bucket is named. Objects stay private: clients get presigned URLs valid for
+# AWS_QUERYSTRING_EXPIRE seconds.
+AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="")
+AWS_S3_ENDPOINT_URL = env.str("AWS_S3_ENDPOINT_URL", default="") or None
+AWS_S3_REGION_NAME = env.str("AWS_S3_REGION_NAME", default="") or None
+AWS_ACCESS_KEY_ID = env.str("AWS_ACCESS_KEY_ID", default="")
+AWS_SECRET_ACCESS_KEY = env.str("AWS_SECRET_ACCESS_KEY", default="")
+# `path` for most self-hosted servers (MinIO), `virtual` for AWS; empty lets boto3 choose.
+AWS_S3_ADDRESSING_STYLE = env.str("AWS_S3_ADDRESSING_STYLE", default="") or None
+AWS_QUERYSTRING_EXPIRE = env.int("AWS_QUERYSTRING_EXPIRE", default=600)
+if AWS_STORAGE_BUCKET_NAME:
+    _missing_s3 = [
+        name
+        for name, value in (
+            ("AWS_ACCESS_KEY_ID", AWS_ACCESS_KEY_ID),
+            ("AWS_SECRET_ACCESS_KEY", AWS_SECRET_ACCESS_KEY),
+        )
+        if not value
+    ]
+    if _missing_s3:
+        raise ImproperlyConfigured(
+            f"AWS_STORAGE_BUCKET_NAME is set ({AWS_STORAGE_BUCKET_NAME!r}) but "
+            + " and ".join(_missing_s3)
+            + " missing: set the credentials of the bucket, or unset AWS_STORAGE_BUCKET_NAME "
+            "to keep files on the local disk."
+        )
+    if AWS_QUERYSTRING_EXPIRE < 1:
+        raise ImproperlyConfigured("AWS_QUERYSTRING_EXPIRE is in seconds and must be at least 1.")
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": AWS_STORAGE_BUCKET_NAME,
+            "endpoint_url": AWS_S3_ENDPOINT_URL,
+            "region_name": AWS_S3_REGION_NAME,
+            "access_key": AWS_ACCESS_KEY_ID,
+            "secret_key": AWS_SECRET_ACCESS_KEY,
+            "addressing_style": AWS_S3_ADDRESSING_STYLE,
+            "signature_version": "s3v4",
+            "querystring_auth": True,
+            "querystring_expire": AWS_QUERYSTRING_EXPIRE,
+            "file_overwrite": True,
+            "default_acl": None,
+        },
+    }
+# OpenAPI: assets and lessons both have a `kind`; their enums get distinct names.
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {
+        "AssetKindEnum": "media.models.AssetKind",
+        "LessonKindEnum": "lessons.models.LessonKind",
+    }
+)
 
 # Transcoding, playback and Mux.
+# ffmpeg/ffprobe executables (names on PATH or absolute paths). Missing binaries do not stop
+# start-up: videos then fail with "ffmpeg not installed: apt-get install ffmpeg".
+FFMPEG_BINARY = env.str("FFMPEG_BINARY", default="ffmpeg")
+FFPROBE_BINARY = env.str("FFPROBE_BINARY", default="ffprobe")
+# Longest one ffmpeg run may take; the task's Celery time limits and its claim on an asset
+# are derived from it.
+MEDIA_TRANSCODE_TIMEOUT = env.int("MEDIA_TRANSCODE_TIMEOUT", default=3600)
+MEDIA_TRANSCODE_MAX_RETRIES = env.int("MEDIA_TRANSCODE_MAX_RETRIES", default=5)
+MEDIA_X264_PRESET = env.str("MEDIA_X264_PRESET", default="veryfast")
+# Lifetime of a local playback grant (signed token in every playlist, segment and key URL).
+PLAYBACK_TOKEN_TTL = env.int("PLAYBACK_TOKEN_TTL", default=600)
+# Behind nginx: internal location prefix for local files (e.g. /protected-media/); segments and
+# downloads are then answered with X-Accel-Redirect instead of being streamed by Django.
+MEDIA_X_ACCEL_REDIRECT = env.str("MEDIA_X_ACCEL_REDIRECT", default="")
+
+# Mux: used when its credentials are set; all five secrets or none (fail closed).
+MUX_TOKEN_ID = env.str("MUX_TOKEN_ID", default="")
+MUX_TOKEN_SECRET = env.str("MUX_TOKEN_SECRET", default="")
+MUX_SIGNING_KEY_ID = env.str("MUX_SIGNING_KEY_ID", default="")
+MUX_SIGNING_PRIVATE_KEY = env.str("MUX_SIGNING_PRIVATE_KEY", default="")  # base64 of the PEM
+MUX_WEBHOOK_SECRET = env.str("MUX_WEBHOOK_SECRET", default="")
+MUX_API_BASE_URL = env.str("MUX_API_BASE_URL", default="https://api.mux.com")
+MUX_PLAYBACK_TTL = env.int("MUX_PLAYBACK_TTL", default=10)  # minutes
+MUX_CORS_ORIGIN = env.str("MUX_CORS_ORIGIN", default="*")
+_mux_settings = {
+    "MUX_TOKEN_ID": MUX_TOKEN_ID,
+    "MUX_TOKEN_SECRET": MUX_TOKEN_SECRET,
+    "MUX_SIGNING_KEY_ID": MUX_SIGNING_KEY_ID,
+    "MUX_SIGNING_PRIVATE_KEY": MUX_SIGNING_PRIVATE_KEY,
+    "MUX_WEBHOOK_SECRET": MUX_WEBHOOK_SECRET,
+}
+MUX_ENABLED = all(_mux_settings.values())
+if any(_mux_settings.values()) and not MUX_ENABLED:
+    raise ImproperlyConfigured(
+        "Mux is partly configured: set all of "
+        + ", ".join(_mux_settings)
+        + " (missing: "
+        + ", ".join(name for name, value in _mux_settings.items() if not value)
+        + "), or none of them to use local transcoding only."
+    )
+if MUX_ENABLED:
+    import base64
+    import binascii
+
+    try:
+        _mux_pem = MUX_SIGNING_PRIVATE_KEY.strip()
+        if not _mux_pem.startswith("-----BEGIN"):
+            _mux_pem = base64.b64decode(_mux_pem, validate=True).decode("ascii")
+    except (binascii.Error, UnicodeDecodeError) as _exc:
+        raise ImproperlyConfigured(
+            "MUX_SIGNING_PRIVATE_KEY must be the base64-encoded PEM private key Mux gave you."
+        ) from _exc
+    if "PRIVATE KEY-----" not in _mux_pem:
+        raise ImproperlyConfigured(
+            "MUX_SIGNING_PRIVATE_KEY must be the base64-encoded PEM private key Mux gave you."
+        )
+    if MUX_PLAYBACK_TTL < 1:
+        raise ImproperlyConfigured("MUX_PLAYBACK_TTL is in minutes and must be at least 1.")
 
 
 # --- Email ----------------------------------------------------------------------------------------
+# console:// by default; smtp://user:password@host:587/?tls=1 (smtp+tls://, smtp+ssl://) in
+# production; query options such as ?timeout=10 become EMAIL_TIMEOUT etc.
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+_email_options = EMAIL_CONFIG.pop("OPTIONS", {}) or {}
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="EduFlow <no-reply@localhost>")
+# Absolute base of links in emails and certificates (verification URL, reset link).
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Page of the front end that asks for the new password; the email links to `<it>?token=...`.
+PASSWORD_RESET_URL = env.str("PASSWORD_RESET_URL", default=f"{PUBLIC_BASE_URL}/reset-password")
+# Seconds a password-reset token stays valid (Django's own setting, 30 minutes here).
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=30 * 60)
+# Seconds an SMTP connection may hang before the send fails (and the task retries).
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
+for _option, _value in _email_options.items():
+    vars()[f"EMAIL_{_option.upper()}"] = _value
 
 # --- Security -------------------------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
