@@ -92,6 +92,14 @@ class Course(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="courses_taught"
     )
     published_at = models.DateTimeField(null=True, blank=True)
+    # An image asset (re-encoded WebP); PROTECT: an asset in use cannot be deleted.
+    thumbnail = models.ForeignKey(
+        "media.MediaAsset",
+        on_delete=models.PROTECT,
+        related_name="course_thumbnails",
+        null=True,
+        blank=True,
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -5,11 +5,16 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.core.validators import RegexValidator
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.reverse import reverse
 
 from accounts.models import User
 from eduflow.core.exceptions import Forbidden
 from eduflow.core.permissions import is_admin
+from media.models import MediaAsset
+from media.selectors import asset_list
 
 from .models import Category, Course, Difficulty
 
@@ -49,6 +54,7 @@ class CourseSerializer(serializers.ModelSerializer):
     instructor = InstructorSummarySerializer(read_only=True)
     lesson_count = serializers.IntegerField(read_only=True)
     total_duration_seconds = serializers.IntegerField(read_only=True)
+    thumbnail_url = serializers.SerializerMethodField()
 
     class Meta:
         model = Course
@@ -71,8 +77,22 @@ class CourseSerializer(serializers.ModelSerializer):
             "updated_at",
             "lesson_count",
             "total_duration_seconds",
+            "thumbnail",
+            "thumbnail_url",
         )
         read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_thumbnail_url(self, obj: Course) -> str | None:
+        """Public URL of the thumbnail (for everyone who can see the course), or null.
+
+        Versioned by the asset id, so a new thumbnail gets a new URL and caches stay correct.
+        """
+        if obj.thumbnail_id is None:
+            return None
+        request = self.context.get("request")
+        url = reverse("course-thumbnail", kwargs={"pk": obj.pk}, request=request)
+        return f"{url}?v={obj.thumbnail_id.hex[:12]}"
 
 
 class CourseWriteSerializer(serializers.Serializer):
@@ -116,6 +136,21 @@ class CourseWriteSerializer(serializers.Serializer):
     instructor = serializers.UUIDField(
         required=False, help_text="Owner of the course; only administrators may set another user."
     )
+    thumbnail = serializers.PrimaryKeyRelatedField(
+        queryset=MediaAsset.objects.none(),
+        required=False,
+        allow_null=True,
+        pk_field=serializers.UUIDField(),
+        help_text="A ready image asset of the course's instructor (admins: any image asset); "
+        "null removes the thumbnail.",
+    )
+
+    def get_fields(self):
+        fields = super().get_fields()
+        request = self.context.get("request")
+        # Only assets the caller may see can be named (their own; admins: all).
+        fields["thumbnail"].queryset = asset_list(user=request.user if request else None)
+        return fields
 
     def validate_instructor(self, value) -> User:
         actor = self.context["request"].user

@@ -6,7 +6,9 @@ state changes, and raise problem errors with stable codes:
 - 403 `permission_denied`: the actor may not change this course or category;
 - 403 `cannot_assign_instructor`: a non-admin tried to give a course to someone else;
 - 409 `category_in_use`, `course_has_no_lessons`, `course_has_enrollments`;
-- 400 `validation_error` (Django `ValidationError` with field names) for bad values.
+- 400 `validation_error` (Django `ValidationError` with field names) for bad values, including
+  a `thumbnail` that is not a ready image asset of the course's instructor (admins may use any
+  image asset).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from django.utils.text import slugify
 from accounts.models import User
 from eduflow.core.exceptions import Conflict, Forbidden
 from eduflow.core.permissions import can_author, is_admin
+from media.models import AssetKind, MediaAsset
+from media.services import asset_lock_for_attachment
 
 from .models import Category, Course, CourseStatus, Difficulty
 from .selectors import course_is_editable_by
@@ -189,10 +193,12 @@ def course_create(
     currency: str = "USD",
     capacity: int | None = None,
     instructor: User | None = None,
+    thumbnail: MediaAsset | None = None,
 ) -> Course:
     """Create a draft course owned by `instructor` (default: the actor)."""
     if not can_author(actor):
         raise Forbidden("Only instructors and administrators can create courses.")
+    owner = _resolve_instructor(actor=actor, instructor=instructor)
     course = Course(
         title=title,
         subtitle=subtitle,
@@ -203,7 +209,8 @@ def course_create(
         price=price,
         currency=currency,
         capacity=capacity,
-        instructor=_resolve_instructor(actor=actor, instructor=instructor),
+        instructor=owner,
+        thumbnail=_checked_thumbnail(actor=actor, owner_id=owner.pk, thumbnail=thumbnail),
         status=CourseStatus.DRAFT,
     )
     if slug:
@@ -213,6 +220,23 @@ def course_create(
     else:
         _save_new_with_slug(course, text=title, fallback="course")
     return course
+
+
+def _checked_thumbnail(
+    *, actor: User, owner_id: Any, thumbnail: MediaAsset | None
+) -> MediaAsset | None:
+    """The thumbnail asset, locked until commit (so it cannot be deleted meanwhile) and checked:
+    a ready image of the course's instructor, or any image when the actor is an admin."""
+    if thumbnail is None:
+        return None
+    return asset_lock_for_attachment(
+        actor=actor,
+        owner_id=owner_id,
+        asset=thumbnail,
+        kinds={AssetKind.IMAGE},
+        field="thumbnail",
+        require_ready=True,
+    )
 
 
 _COURSE_PLAIN_FIELDS = (
@@ -244,10 +268,12 @@ def course_update(
     currency: str = UNSET,
     capacity: int | None = UNSET,
     instructor: User = UNSET,
+    thumbnail: MediaAsset | None = UNSET,
 ) -> Course:
     """Change a course's catalog data. Status and publication date change only by actions.
 
-    A new title keeps the slug; an empty slug means "keep the current one".
+    A new title keeps the slug; an empty slug means "keep the current one". `thumbnail=None`
+    removes the thumbnail (the asset itself stays).
     """
     course = _lock_course(course)
     _ensure_can_edit(actor, course)
@@ -280,6 +306,11 @@ def course_update(
             )
         course.instructor = _resolve_instructor(actor=actor, instructor=instructor)
         changed.append("instructor")
+    if thumbnail is not UNSET and (thumbnail.pk if thumbnail else None) != course.thumbnail_id:
+        course.thumbnail = _checked_thumbnail(
+            actor=actor, owner_id=course.instructor_id, thumbnail=thumbnail
+        )
+        changed.append("thumbnail")
     if changed:
         course.save(update_fields=[*changed, "updated_at"])
     return course

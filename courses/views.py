@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from django.shortcuts import get_object_or_404
 from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import filters, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from eduflow.core.permissions import ReadOnlyOrAdmin
+from media.selectors import asset_picture_response
 
 from . import selectors, services
 from .filters import CourseFilter
@@ -91,6 +95,13 @@ class CourseViewSet(viewsets.ModelViewSet):
             return CourseWriteSerializer
         return CourseSerializer
 
+    def perform_content_negotiation(self, request, force=False):
+        # The thumbnail answers with image bytes whatever the Accept header says; its errors
+        # are problem+json.
+        return super().perform_content_negotiation(
+            request, force=force or self.action == "thumbnail"
+        )
+
     def _course_response(self, course: Course, status_code: int = status.HTTP_200_OK):
         fresh = selectors.course_get_with_stats(pk=course.pk)
         return Response(
@@ -157,3 +168,25 @@ class CourseViewSet(viewsets.ModelViewSet):
     def archive(self, request, pk=None):
         course = services.course_archive(actor=request.user, course=self.get_object())
         return self._course_response(course)
+
+    @extend_schema(
+        summary="The course's thumbnail image (public for everyone who can see the course).",
+        description=(
+            "WebP image, at most 1280x720. Local storage: the bytes; S3 storage: a redirect to a "
+            "short-lived presigned URL. `thumbnail_url` in the course carries a version "
+            "parameter, so a changed thumbnail gets a new URL."
+        ),
+        responses={
+            (200, "image/webp"): OpenApiTypes.BINARY,
+            302: OpenApiResponse(description="S3 storage: redirect to a presigned URL."),
+            404: OpenApiResponse(description="Unknown or hidden course, or no thumbnail."),
+        },
+    )
+    @action(detail=True, methods=["get"])
+    def thumbnail(self, request, pk=None):
+        course = get_object_or_404(
+            Course.objects.visible_to(request.user).select_related("thumbnail"), pk=pk
+        )
+        if course.thumbnail is None:
+            raise NotFound("This course has no thumbnail.")
+        return asset_picture_response(asset=course.thumbnail, public=course.is_published)

@@ -50,6 +50,15 @@ class Lesson(models.Model):
     duration_seconds = models.PositiveIntegerField(default=0)
     position = models.PositiveIntegerField()
     is_preview = models.BooleanField(default=False)
+    # The video of a video lesson or the document of a document lesson; PROTECT: an asset in
+    # use cannot be deleted.
+    asset = models.ForeignKey(
+        "media.MediaAsset",
+        on_delete=models.PROTECT,
+        related_name="lessons",
+        null=True,
+        blank=True,
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

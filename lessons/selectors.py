@@ -90,3 +90,17 @@ def course_outline(*, course: Course) -> dict[str, list[dict[str, Any]]]:
         ],
         "lessons": root,
     }
+
+
+def lesson_asset_access(*, user, asset) -> bool | None:
+    """May `user` read the media file `asset` because of a lesson using it?
+
+    The media app's access check for downloads (registered in LessonsConfig.ready()): True when
+    the user may read the body of a lesson using the asset, False when they can see such a
+    lesson but not its body, None when no lesson using it is visible to them.
+    """
+    lessons = list(lesson_list(user=user).filter(asset_id=asset.pk))
+    if not lessons:
+        return None
+    access = LessonAccess(user=user)
+    return any(access.can_read_body(lesson) for lesson in lessons)

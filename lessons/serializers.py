@@ -9,6 +9,8 @@ from rest_framework import serializers
 from courses.models import Course
 from courses.selectors import course_is_editable_by
 from eduflow.core.exceptions import Forbidden
+from media.models import MediaAsset
+from media.selectors import asset_list
 
 from .models import Lesson, LessonKind, Module
 from .selectors import LessonAccess
@@ -90,6 +92,7 @@ class LessonSerializer(serializers.ModelSerializer):
             "duration_seconds",
             "position",
             "is_preview",
+            "asset",
             "created_at",
             "updated_at",
         )
@@ -130,6 +133,21 @@ class LessonWriteSerializer(serializers.Serializer):
         min_value=1, max_value=MAX_POSITIVE_INT, required=False, help_text=_POSITION_HELP
     )
     is_preview = serializers.BooleanField(required=False)
+    asset = serializers.PrimaryKeyRelatedField(
+        queryset=MediaAsset.objects.none(),
+        required=False,
+        allow_null=True,
+        pk_field=serializers.UUIDField(),
+        help_text="The video of a video lesson or the document of a document lesson: an asset "
+        "of the course's instructor (admins: any); null detaches it.",
+    )
+
+    def get_fields(self):
+        fields = super().get_fields()
+        request = self.context.get("request")
+        # Only assets the caller may see can be named (their own; admins: all).
+        fields["asset"].queryset = asset_list(user=request.user if request else None)
+        return fields
 
     def validate(self, attrs):
         lesson: Lesson | None = self.instance

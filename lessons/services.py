@@ -21,11 +21,14 @@ from uuid import UUID
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.db.models import Case, F, Value, When
+from django.utils import timezone
 
 from accounts.models import User
 from courses.models import Course
 from courses.selectors import course_is_editable_by
 from eduflow.core.exceptions import Conflict, Forbidden
+from media.models import AssetKind, AssetStatus, MediaAsset
+from media.services import asset_lock_for_attachment
 
 from .models import Lesson, LessonKind, Module
 
@@ -194,6 +197,49 @@ def course_reorder_modules(*, actor: User, course: Course, module_ids: Sequence[
 
 # --- lessons ---------------------------------------------------------------------------------
 
+# The kind of asset each lesson kind takes; text lessons take none.
+_ASSET_KIND_FOR_LESSON: Final = {
+    LessonKind.VIDEO: AssetKind.VIDEO,
+    LessonKind.DOCUMENT: AssetKind.DOCUMENT,
+}
+
+
+def _checked_asset(
+    *, actor: User, instructor_id: Any, kind: str, asset: MediaAsset | None, field: str
+) -> MediaAsset | None:
+    """The lesson's asset, locked until commit (so it cannot be deleted meanwhile) and checked:
+    its kind matches the lesson's (video or document; text lessons have none), it belongs to
+    the course's instructor (admins: any), and it has not failed processing. Problems are a
+    400 on `field`."""
+    if asset is None:
+        return None
+    wanted = _ASSET_KIND_FOR_LESSON.get(kind)
+    if wanted is None:
+        raise ValidationError(
+            {field: [f"A {kind} lesson has no media asset: remove the asset or change the kind."]}
+        )
+    return asset_lock_for_attachment(
+        actor=actor,
+        owner_id=instructor_id,
+        asset=asset,
+        kinds={wanted},
+        field=field,
+        require_ready=False,
+    )
+
+
+def _measured_duration(asset: MediaAsset | None) -> int:
+    """Whole seconds measured from a ready video (0 when unknown): the duration a lesson takes
+    when its instructor gives none. Videos still processing fill it in when they become ready
+    (see `lessons_fill_duration_from_asset`)."""
+    if asset is None or asset.kind != AssetKind.VIDEO or asset.status != AssetStatus.READY:
+        return 0
+    try:
+        seconds = float((asset.metadata or {}).get("duration") or 0)
+    except (TypeError, ValueError):
+        return 0
+    return max(1, int(seconds + 0.5)) if seconds > 0 else 0
+
 
 def _check_module_in_course(module_id: Any, course_id: Any) -> None:
     if (
@@ -215,11 +261,21 @@ def lesson_create(
     duration_seconds: int = 0,
     position: int | None = None,
     is_preview: bool = False,
+    asset: MediaAsset | None = None,
 ) -> Lesson:
     """Add a lesson to a module (or to the course outside any module): appended or inserted."""
-    _lock_courses(actor=actor, course_ids=[course.pk])
+    locked = _lock_courses(actor=actor, course_ids=[course.pk])
     module_id = None if module is None else module.pk
     _check_module_in_course(module_id, course.pk)
+    asset = _checked_asset(
+        actor=actor,
+        instructor_id=locked[course.pk].instructor_id,
+        kind=kind,
+        asset=asset,
+        field="asset",
+    )
+    if not duration_seconds:
+        duration_seconds = _measured_duration(asset)
     slot = _open_slot(_lesson_siblings(course.pk, module_id), position)
     return Lesson.objects.create(
         course_id=course.pk,
@@ -230,6 +286,7 @@ def lesson_create(
         duration_seconds=duration_seconds,
         position=slot,
         is_preview=is_preview,
+        asset=asset,
     )
 
 
@@ -249,10 +306,13 @@ def lesson_update(
     duration_seconds: int = UNSET,
     position: int = UNSET,
     is_preview: bool = UNSET,
+    asset: MediaAsset | None = UNSET,
 ) -> Lesson:
     """Change a lesson; a new `module` or `course` moves it there (appended, or at `position`).
 
     Moving to another course without naming a module puts the lesson outside any module.
+    `asset=None` detaches the asset (the asset itself stays). A new kind must suit the asset
+    the lesson keeps.
     """
     also = [] if course is UNSET else [course.pk]
     lesson = _lock_with_course(actor=actor, model=Lesson, pk=lesson.pk, also=also)
@@ -266,6 +326,25 @@ def lesson_update(
     _check_module_in_course(target_module_id, target_course_id)
 
     changed: list[str] = []
+    target_kind = lesson.kind if kind is UNSET else kind
+    target_asset_id = lesson.asset_id if asset is UNSET else (asset.pk if asset else None)
+    checked = None
+    if target_asset_id is not None and (
+        asset is not UNSET or target_kind != lesson.kind or target_course_id != lesson.course_id
+    ):
+        instructor_id = Course.objects.filter(pk=target_course_id).values_list(
+            "instructor_id", flat=True
+        )[0]
+        checked = _checked_asset(
+            actor=actor,
+            instructor_id=instructor_id,
+            kind=target_kind,
+            asset=MediaAsset(pk=target_asset_id),
+            field="asset" if asset is not UNSET else "kind",
+        )
+    if target_asset_id != lesson.asset_id:
+        lesson.asset_id = target_asset_id
+        changed.append("asset")
     values = {
         "title": title,
         "kind": kind,
@@ -278,6 +357,10 @@ def lesson_update(
         if value is not UNSET and getattr(lesson, name) != value:
             setattr(lesson, name, value)
             changed.append(name)
+    if "asset" in changed and not lesson.duration_seconds and _measured_duration(checked):
+        lesson.duration_seconds = _measured_duration(checked)
+        if "duration_seconds" not in changed:
+            changed.append("duration_seconds")
 
     moves_parent = (target_course_id, target_module_id) != (lesson.course_id, lesson.module_id)
     if moves_parent or (position is not UNSET and position != lesson.position):
@@ -312,3 +395,17 @@ def course_reorder_lessons(
     _lock_courses(actor=actor, course_ids=[course.pk])
     _check_module_in_course(module_id, course.pk)
     _apply_order(_lesson_siblings(course.pk, module_id), lesson_ids, field="lessons")
+
+
+@transaction.atomic
+def lessons_fill_duration_from_asset(*, asset_id: UUID, duration_seconds: int) -> int:
+    """Set `duration_seconds` on the lessons using the asset whose duration is still unset (0).
+
+    Called when a video finishes processing; a duration an instructor entered is kept. Returns
+    how many lessons changed.
+    """
+    if duration_seconds <= 0:
+        return 0
+    return Lesson.objects.filter(asset_id=asset_id, duration_seconds=0).update(
+        duration_seconds=duration_seconds, updated_at=timezone.now()
+    )

@@ -2,6 +2,7 @@ from django.urls import path
 from rest_framework.routers import DefaultRouter
 
 from . import views
+from .playback import LessonPlaybackView
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
@@ -12,5 +13,6 @@ urlpatterns = [
     # A course action, served here because it orders modules and lessons (courses must not
     # import lessons).
     path("courses/<uuid:pk>/reorder/", views.CourseReorderView.as_view(), name="course-reorder"),
+    path("lessons/<uuid:pk>/playback/", LessonPlaybackView.as_view(), name="lesson-playback"),
     *router.urls,
 ]

@@ -44,7 +44,8 @@ def test_course_detail_shape_and_lesson_totals(make_client, instructor):
     assert set(body) == {
         "id", "slug", "title", "subtitle", "description", "category", "difficulty",
         "language", "price", "currency", "capacity", "status", "instructor", "published_at",
-        "created_at", "updated_at", "lesson_count", "total_duration_seconds",
+        "created_at", "updated_at", "lesson_count", "total_duration_seconds", "thumbnail",
+        "thumbnail_url",
     }  # fmt: skip
     assert body["category"] == {"id": str(category.pk), "name": "Web", "slug": "web"}
     assert body["instructor"] == {

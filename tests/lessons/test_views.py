@@ -73,7 +73,7 @@ def test_module_and_lesson_shapes(owner, course):
     body = lesson.json()
     assert set(body) == {
         "id", "course", "module", "title", "kind", "body", "body_locked", "duration_seconds",
-        "position", "is_preview", "created_at", "updated_at",
+        "position", "is_preview", "asset", "created_at", "updated_at",
     }  # fmt: skip
     assert body["module"] == module.json()["id"]
     assert (body["kind"], body["body"], body["duration_seconds"]) == (
