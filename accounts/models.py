@@ -104,3 +104,26 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def get_short_name(self) -> str:
         return self.username
+
+
+class PasswordResetToken(models.Model):
+    """One password-reset request. The token sent by email is `<id>.<signature>`, where the
+    signature is an HMAC of the id under SECRET_KEY: nothing secret is stored here or passed to
+    the task that sends it, and the same link is rebuilt if the task runs twice. A token works
+    once (`used_at`) and until `expires_at` (PASSWORD_RESET_TIMEOUT)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="password_resets")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+        indexes = [
+            models.Index(fields=["-created_at", "id"], name="pwreset_created_idx"),
+            models.Index(fields=["expires_at"], name="pwreset_expires_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"password reset for {self.user_id}"

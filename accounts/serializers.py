@@ -116,3 +116,16 @@ class TokenPairSerializer(serializers.Serializer):
 
 class RefreshSerializer(serializers.Serializer):
     refresh = serializers.CharField()
+
+
+class PasswordResetRequestSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+
+
+class PasswordResetConfirmSerializer(serializers.Serializer):
+    token = serializers.CharField(max_length=200, trim_whitespace=True)
+    new_password = serializers.CharField(trim_whitespace=False, max_length=128, write_only=True)
+
+
+class AcceptedSerializer(serializers.Serializer):
+    detail = serializers.CharField(read_only=True)

@@ -14,5 +14,11 @@ urlpatterns = [
     path("auth/logout/", views.LogoutView.as_view(), name="auth-logout"),
     path("auth/me/", views.MeView.as_view(), name="auth-me"),
     path("auth/password/change/", views.PasswordChangeView.as_view(), name="auth-password-change"),
+    path("auth/password/reset/", views.PasswordResetView.as_view(), name="auth-password-reset"),
+    path(
+        "auth/password/reset/confirm/",
+        views.PasswordResetConfirmView.as_view(),
+        name="auth-password-reset-confirm",
+    ),
     *router.urls,
 ]

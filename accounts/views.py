@@ -15,10 +15,13 @@ from eduflow.core.throttling import AuthIpRateThrottle, LoginAccountRateThrottle
 from . import services
 from .models import User
 from .serializers import (
+    AcceptedSerializer,
     AdminUserUpdateSerializer,
     LoginSerializer,
     MeUpdateSerializer,
     PasswordChangeSerializer,
+    PasswordResetConfirmSerializer,
+    PasswordResetRequestSerializer,
     RefreshSerializer,
     RegisterSerializer,
     TokenPairSerializer,
@@ -108,6 +111,44 @@ class PasswordChangeView(APIView):
         serializer = PasswordChangeSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         services.user_change_password(user=request.user, **serializer.validated_data)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+RESET_REQUEST_ACCEPTED = (
+    "If an active account uses this email address, a link to reset its password is on its way."
+)
+
+
+class PasswordResetView(CredentialsView):
+    """Ask for a reset link. Always 202 with the same body: it never tells whether an account
+    exists. Throttled per client address like login and registration."""
+
+    throttle_classes = [AuthIpRateThrottle]
+
+    @extend_schema(
+        request=PasswordResetRequestSerializer, responses={202: AcceptedSerializer}, tags=["auth"]
+    )
+    def post(self, request):
+        serializer = PasswordResetRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.password_reset_request(email=serializer.validated_data["email"])
+        return Response({"detail": RESET_REQUEST_ACCEPTED}, status=status.HTTP_202_ACCEPTED)
+
+
+class PasswordResetConfirmView(CredentialsView):
+    """Set a new password with the token from the reset email (400 `invalid_reset_token`)."""
+
+    throttle_classes = [AuthIpRateThrottle]
+
+    @extend_schema(
+        request=PasswordResetConfirmSerializer,
+        responses={204: None, 400: OpenApiResponse(description="invalid_reset_token")},
+        tags=["auth"],
+    )
+    def post(self, request):
+        serializer = PasswordResetConfirmSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.password_reset_confirm(**serializer.validated_data)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

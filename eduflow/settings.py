@@ -510,6 +510,25 @@ EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
 for _option, _value in _email_options.items():
     vars()[f"EMAIL_{_option.upper()}"] = _value
 
+# --- Certificates (enrollments app) ---
+# Public verification link printed on certificates (text and QR code) and sent in emails.
+# Empty (default): the API's own page, PUBLIC_BASE_URL + /api/v1/certificates/verify/<code>/.
+# Set it to a front-end page with a `{code}` placeholder, e.g. https://lms.example.org/verify/{code}
+CERTIFICATE_VERIFY_URL = env.str("CERTIFICATE_VERIFY_URL", default="")
+if CERTIFICATE_VERIFY_URL and "{code}" not in CERTIFICATE_VERIFY_URL:
+    raise ImproperlyConfigured(
+        "CERTIFICATE_VERIFY_URL must contain the placeholder {code} (where the verification "
+        "code goes), or be left empty to use the API's verification endpoint."
+    )
+# Public verification requests per client address (see TRUSTED_PROXIES).
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["certificate_verify"] = env.str(
+    "THROTTLE_CERTIFICATE_VERIFY", default="30/min"
+)
+# OpenAPI: certificates and enrollments both have a `status`; their enums get distinct names.
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {"CertificateStatusEnum": "enrollments.models.CertificateStatus"}
+)
+
 # --- Security -------------------------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import secrets
 import tempfile
@@ -15,6 +16,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError, OperationalError, transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -333,3 +335,78 @@ def delete_asset_files(asset_id: str, keys: list[str] | None = None) -> int:
         if key and not key.startswith(prefix):
             delete_key(key, storage=storage)
     return removed
+
+
+# --- scheduled clean-up ---------------------------------------------------------------------
+
+
+@shared_task(
+    name="media.clean_up_stuck_assets",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=240,
+    time_limit=300,
+    autoretry_for=(OperationalError,),
+    retry_backoff=30,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=3,
+)
+def clean_up_stuck_assets() -> dict[str, int] | None:
+    """Scheduled: local videos left `uploaded` or `processing` for longer than
+    MEDIA_STUCK_AFTER_MINUTES are queued for transcoding again (the count is kept in
+    `metadata["requeues"]`), at most MEDIA_STUCK_MAX_REQUEUES times; after that they are marked
+    failed with a readable error.
+
+    Runs under a lock on the shared cache (None when another run holds it). Safe to run twice:
+    a re-queued asset is fresh again (its `updated_at` moves), so the next run leaves it alone.
+    """
+    from eduflow.core.locks import cache_lock
+
+    with cache_lock("job:media.clean_up_stuck_assets", timeout=300) as acquired:
+        if not acquired:
+            logger.info("media clean-up skipped: another run holds the lock")
+            return None
+        return _clean_up_stuck_assets()
+
+
+def _clean_up_stuck_assets() -> dict[str, int]:
+    threshold = dt.timedelta(minutes=settings.MEDIA_STUCK_AFTER_MINUTES)
+    stuck = Q(
+        kind=AssetKind.VIDEO,
+        provider=Provider.LOCAL,
+        status__in=(AssetStatus.UPLOADED, AssetStatus.PROCESSING),
+    )
+    cutoff = timezone.now() - threshold
+    candidates = list(
+        MediaAsset.objects.filter(stuck, updated_at__lt=cutoff).values_list("pk", flat=True)
+    )
+    requeued = failed = 0
+    for asset_id in candidates:
+        with transaction.atomic():
+            asset = (
+                MediaAsset.objects.select_for_update()
+                .filter(stuck, pk=asset_id, updated_at__lt=timezone.now() - threshold)
+                .first()
+            )
+            if asset is None:  # finished, deleted or handled since the query above
+                continue
+            requeues = int((asset.metadata or {}).get("requeues", 0))
+            if requeues >= settings.MEDIA_STUCK_MAX_REQUEUES:
+                asset.status = AssetStatus.FAILED
+                asset.error = (
+                    f"Processing did not finish after {requeues + 1} attempts "
+                    f"({settings.MEDIA_STUCK_AFTER_MINUTES} minutes each); upload the video again."
+                )
+                asset.save(update_fields=["status", "error", "updated_at"])
+                failed += 1
+                continue
+            asset.metadata = {**(asset.metadata or {}), "requeues": requeues + 1}
+            asset.status = AssetStatus.UPLOADED
+            asset.save(update_fields=["metadata", "status", "updated_at"])
+            transaction.on_commit(functools.partial(transcode_asset.delay, str(asset_id)))
+            requeued += 1
+        cache.delete(_claim_key(str(asset_id)))
+    if requeued or failed:
+        logger.warning("stuck media assets", extra={"requeued": requeued, "failed": failed})
+    return {"requeued": requeued, "failed": failed}
