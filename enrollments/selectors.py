@@ -6,7 +6,7 @@ from django.db.models import QuerySet
 
 from eduflow.core.permissions import is_admin
 
-from .models import Enrollment, EnrollmentStatus
+from .models import Certificate, Enrollment, EnrollmentStatus
 
 
 def enrollment_list(*, user) -> QuerySet[Enrollment]:
@@ -46,3 +46,14 @@ def course_ids_with_access(*, user) -> set:
             user=user, status__in=(EnrollmentStatus.ACTIVE, EnrollmentStatus.COMPLETED)
         ).values_list("course_id", flat=True)
     )
+
+
+def certificate_list(*, user) -> QuerySet[Certificate]:
+    """Certificates the user may see (own; instructors: their courses'; admins: all), with the
+    user and course loaded."""
+    return Certificate.objects.visible_to(user).select_related("user", "course")
+
+
+def certificate_by_code(*, code: str) -> Certificate | None:
+    """The certificate with this public verification code, if any."""
+    return Certificate.objects.filter(code=code).first()

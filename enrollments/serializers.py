@@ -7,7 +7,8 @@ from rest_framework import serializers
 from accounts.models import User
 from courses.models import Course
 
-from .models import Enrollment
+from .models import Certificate, Enrollment
+from .services import certificate_download_url, certificate_verify_url
 
 # The browsable API renders related fields as a <select> of every row in the queryset; a plain
 # id input keeps it from listing other users (their emails) or every visible course.
@@ -78,4 +79,74 @@ class EnrollmentCreateSerializer(serializers.Serializer):
         help_text="Id of the user to enroll (admins and the course's instructor only). "
         "Defaults to the caller.",
         style=ID_INPUT,
+    )
+
+
+# --- Certificates -----------------------------------------------------------------------------
+
+
+class CertificateSerializer(serializers.ModelSerializer):
+    """A certificate as its owner, the course's instructor or an admin sees it."""
+
+    user = EnrollmentUserSerializer(read_only=True)
+    course = EnrollmentCourseSerializer(read_only=True)
+    download_url = serializers.SerializerMethodField(
+        help_text="PDF download (owner and admins); null until the PDF is rendered."
+    )
+    verify_url = serializers.SerializerMethodField(help_text="Public verification link.")
+
+    class Meta:
+        model = Certificate
+        fields = (
+            "id",
+            "user",
+            "course",
+            "code",
+            "status",
+            "issued_at",
+            "revoked_at",
+            "revoked_reason",
+            "learner_name",
+            "course_title",
+            "instructor_name",
+            "completed_on",
+            "pdf_sha256",
+            "download_url",
+            "verify_url",
+        )
+        read_only_fields = fields
+
+    def get_download_url(self, certificate: Certificate) -> str | None:
+        if not certificate.pdf:
+            return None
+        return certificate_download_url(certificate=certificate)
+
+    def get_verify_url(self, certificate: Certificate) -> str:
+        return certificate_verify_url(code=certificate.code)
+
+
+class CertificateVerificationSerializer(serializers.ModelSerializer):
+    """What anyone holding the code may learn about a certificate (public, no account data)."""
+
+    class Meta:
+        model = Certificate
+        fields = (
+            "code",
+            "status",
+            "learner_name",
+            "course_title",
+            "instructor_name",
+            "completed_on",
+            "issued_at",
+            "revoked_at",
+            "pdf_sha256",
+        )
+        read_only_fields = fields
+
+
+class CertificateRevokeSerializer(serializers.Serializer):
+    reason = serializers.CharField(
+        max_length=2000,
+        trim_whitespace=True,
+        help_text="Why the certificate is revoked (kept with it; not shown publicly).",
     )

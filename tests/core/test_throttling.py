@@ -52,6 +52,7 @@ def test_configured_default_rates():
         "user": "1000/min",
         "auth_ip": "20/min",
         "login_account": "10/min",
+        "certificate_verify": "30/min",
     }
     assert settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] == SimpleRateThrottle.THROTTLE_RATES
 

@@ -390,7 +390,8 @@ def test_schema_for_enrollments_has_no_warnings_of_its_own():
     ]
     assert own == []
     assert not GENERATOR_STATS._error_cache
-    assert set(schema["paths"]) == {"/api/v1/enrollments/", "/api/v1/enrollments/{id}/"}
+    enrollment_paths = {p for p in schema["paths"] if p.startswith("/api/v1/enrollments/")}
+    assert enrollment_paths == {"/api/v1/enrollments/", "/api/v1/enrollments/{id}/"}
     assert set(schema["paths"]["/api/v1/enrollments/"]) == {"get", "post"}
     assert set(schema["paths"]["/api/v1/enrollments/{id}/"]) == {"get", "delete"}
     post = schema["paths"]["/api/v1/enrollments/"]["post"]
