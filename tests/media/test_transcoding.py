@@ -481,7 +481,10 @@ def test_two_workers_on_one_asset_transcode_it_once(tmp_path, settings, monkeypa
 
         try:
             barrier.wait(timeout=10)
-            results.append(tasks.transcode_asset.apply(args=[str(asset.pk)], task_id=task_id).get())
+            outcome = tasks.transcode_asset.apply(args=[str(asset.pk)], task_id=task_id)
+            # An eager result is already computed: nothing blocks. Celery's guard against
+            # waiting inside a task would otherwise see the other thread's running task.
+            results.append(outcome.get(disable_sync_subtasks=False))
         except BaseException as exc:
             errors.append(exc)
         finally:
