@@ -16,6 +16,8 @@ help:
 	@echo "make format  ruff format and ruff check --fix"
 	@echo "make worker  start a Celery worker (needs CELERY_BROKER_URL)"
 	@echo "make beat    start Celery beat (needs CELERY_BROKER_URL)"
+	@echo "make bench   load benchmarks under gunicorn; append the table to docs/benchmarks.md"
+	@echo "             (ARGS=\"--scales 1000,100000,1000000 --scenarios health,heartbeat\")"
 
 $(VENV)/.runtime: requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -60,6 +62,11 @@ worker: $(VENV)/.runtime .env
 
 beat: $(VENV)/.runtime .env
 	$(BIN)/celery -A eduflow beat --loglevel INFO
+
+# Load benchmarks against DATABASE_URL / REDIS_URL (SQLite under var/bench/ and local memory when
+# unset); `make bench ARGS=--help` lists the options.
+bench: $(VENV)/.dev
+	$(PY) -m bench $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
