@@ -19,8 +19,25 @@ from . import services
 from .models import Certificate, Enrollment
 
 
+class ActionsOnlyAdmin(admin.ModelAdmin):
+    """Rows are read-only here; changes go through actions that call the services.
+
+    Those actions need the model's change permission (`permissions=["manage"]`).
+    """
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_manage_permission(self, request) -> bool:
+        opts = self.model._meta
+        return request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}")
+
+
 @admin.register(Enrollment)
-class EnrollmentAdmin(admin.ModelAdmin):
+class EnrollmentAdmin(ActionsOnlyAdmin):
     list_display = ("user", "course", "status", "enrolled_at")
     list_filter = ("status", "course")
     search_fields = ("user__email", "course__title")
@@ -40,16 +57,6 @@ class EnrollmentAdmin(admin.ModelAdmin):
         "updated_at",
     )
     fields = readonly_fields
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_manage_permission(self, request) -> bool:
-        """May run the cancel/complete actions (staff holding the change permission)."""
-        return request.user.has_perm("enrollments.change_enrollment")
 
     def get_actions(self, request):
         actions = super().get_actions(request)
@@ -105,7 +112,7 @@ class CertificateRevokeForm(forms.Form):
 
 
 @admin.register(Certificate)
-class CertificateAdmin(admin.ModelAdmin):
+class CertificateAdmin(ActionsOnlyAdmin):
     """Certificates are issued by the completion flow, never added or edited here; revoking and
     re-rendering go through the services (re-rendering prints the frozen data again)."""
 
@@ -137,16 +144,6 @@ class CertificateAdmin(admin.ModelAdmin):
         "updated_at",
     )
     fields = readonly_fields
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_manage_permission(self, request) -> bool:
-        """May revoke and re-render (staff holding the change permission)."""
-        return request.user.has_perm("enrollments.change_certificate")
 
     @admin.action(description="Revoke selected certificates", permissions=["manage"])
     def revoke_certificates(self, request, queryset):
