@@ -82,7 +82,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--concurrency", type=int, default=16, help="connections (default: 16)")
     parser.add_argument(
-        "--warmup", type=int, default=200, help="unmeasured requests before each row"
+        "--warmup", type=int, default=200, help="unmeasured requests before each row (default: 200)"
     )
     parser.add_argument(
         "--time-cap", type=float, default=120.0, help="seconds per row at most (default: 120)"
@@ -382,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     memory_line = ""
     server = GunicornServer(env=server_env, log_path=log_path)
     print(f"Benchmark: {database}; {cache}; progress store {store}", flush=True)
-    print(f"Demo accounts' password (bench data only): {BENCH_PASSWORD}", flush=True)
+    print(f"Generated accounts' password (bench data only): {BENCH_PASSWORD}", flush=True)
     with server:
         print(f"gunicorn ready on 127.0.0.1:{server.port} (log: {log_path})", flush=True)
         fixture = None
