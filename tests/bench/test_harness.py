@@ -153,7 +153,9 @@ def test_each_connection_gets_its_own_ordered_request_stream(server):
         query = parse_qs(urlsplit(path).query)
         per_connection.setdefault(query["conn"][0], []).append(int(query["seq"][0]))
         assert body == b'{"seq": %s}' % query["seq"][0].encode()
-    assert set(per_connection) == {"0", "1", "2"}
+    # Which threads got a share of the 20 requests depends on scheduling; what each sent
+    # must come from its own stream, in order, and nothing may come from a fourth.
+    assert per_connection and set(per_connection) <= {"0", "1", "2"}
     assert sum(map(len, per_connection.values())) == 20
     for sequence in per_connection.values():
         assert sequence == list(range(1, len(sequence) + 1))
