@@ -12,6 +12,8 @@ from django.db.models import Q
 
 from eduflow.core.permissions import is_admin, is_instructor
 
+from .catalog_cache import CatalogQuerySet
+
 
 class Category(models.Model):
     """A subject area courses are filed under."""
@@ -21,6 +23,8 @@ class Category(models.Model):
     slug = models.SlugField(max_length=120, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = CatalogQuerySet.as_manager()
 
     class Meta:
         ordering = ["name", "id"]
@@ -43,7 +47,7 @@ class Difficulty(models.TextChoices):
     ADVANCED = "advanced", "Advanced"
 
 
-class CourseQuerySet(models.QuerySet):
+class CourseQuerySet(CatalogQuerySet):
     def published(self) -> CourseQuerySet:
         return self.filter(status=CourseStatus.PUBLISHED)
 

@@ -46,6 +46,37 @@ def course_list(*, user) -> CourseQuerySet:
     )
 
 
+def course_page_source(*, user) -> CourseQuerySet:
+    """`course_list` without the lesson totals, for paging: see `attach_lesson_stats`.
+
+    Counting and slicing a page then touch only the course table (with its indexes), so a deep
+    page costs what the first one does instead of aggregating every visible course's lessons.
+    """
+    return (
+        Course.objects.visible_to(user)
+        .select_related("category", "instructor")
+        .order_by(*COURSE_ORDERINGS[DEFAULT_COURSE_ORDERING])
+    )
+
+
+def attach_lesson_stats(courses: list[Course]) -> list[Course]:
+    """Set `lesson_count` and `total_duration_seconds` on a page of courses with one query."""
+    if not courses:
+        return courses
+    totals = {
+        row["pk"]: row
+        for row in Course.objects.filter(pk__in=[course.pk for course in courses])
+        .order_by()
+        .values("pk")
+        .annotate(count=Count("lessons"), duration=Coalesce(Sum("lessons__duration_seconds"), 0))
+    }
+    for course in courses:
+        row = totals.get(course.pk)
+        course.lesson_count = row["count"] if row else 0
+        course.total_duration_seconds = row["duration"] if row else 0
+    return courses
+
+
 def course_get_with_stats(*, pk) -> Course:
     return course_with_stats().get(pk=pk)
 

@@ -11,10 +11,11 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
+from eduflow.core.http_caching import ConditionalReadMixin
 from eduflow.core.permissions import ReadOnlyOrAdmin
 from media.selectors import asset_picture_response
 
-from . import selectors, services
+from . import catalog_cache, selectors, services
 from .filters import CourseFilter
 from .models import Course
 from .permissions import CoursePermission
@@ -39,7 +40,7 @@ _CONFLICT = OpenApiResponse(description="Refused in the current state (see `code
         responses={204: None, 409: _CONFLICT},
     ),
 )
-class CategoryViewSet(viewsets.ModelViewSet):
+class CategoryViewSet(ConditionalReadMixin, viewsets.ModelViewSet):
     """Subject areas. Everyone reads; administrators write."""
 
     serializer_class = CategorySerializer
@@ -77,8 +78,11 @@ class CategoryViewSet(viewsets.ModelViewSet):
         summary="Get a course.", responses={200: CourseSerializer, 404: _NOT_FOUND}
     ),
 )
-class CourseViewSet(viewsets.ModelViewSet):
-    """Courses and their life cycle: draft → published → archived."""
+class CourseViewSet(ConditionalReadMixin, viewsets.ModelViewSet):
+    """Courses and their life cycle: draft → published → archived.
+
+    The public list and detail are answered from the catalog cache (see `catalog_cache`).
+    """
 
     serializer_class = CourseSerializer
     permission_classes = [CoursePermission]
@@ -88,12 +92,29 @@ class CourseViewSet(viewsets.ModelViewSet):
     lookup_value_regex = UUID_PATTERN
 
     def get_queryset(self):
+        if self.action == "list":
+            return selectors.course_page_source(user=self.request.user)
         return selectors.course_list(user=self.request.user)
 
     def get_serializer_class(self):
         if self.action in ("create", "update", "partial_update"):
             return CourseWriteSerializer
         return CourseSerializer
+
+    def list(self, request, *args, **kwargs):
+        return catalog_cache.cached_read(self, request, "list", self._list)
+
+    def _list(self):
+        # The page is chosen on the course table alone; lesson totals only for its rows.
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        courses = selectors.attach_lesson_stats(list(page))
+        serializer = CourseSerializer(courses, many=True, context=self.get_serializer_context())
+        return self.get_paginated_response(serializer.data)
+
+    def retrieve(self, request, *args, **kwargs):
+        return catalog_cache.cached_read(
+            self, request, "detail", lambda: super(CourseViewSet, self).retrieve(request)
+        )
 
     def perform_content_negotiation(self, request, force=False):
         # The thumbnail answers with image bytes whatever the Accept header says; its errors

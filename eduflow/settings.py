@@ -72,6 +72,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "eduflow.core.middleware.AccessLogMiddleware",
+    "eduflow.core.http_caching.DefaultCacheControlMiddleware",
 ]
 
 ROOT_URLCONF = "eduflow.urls"
@@ -150,6 +151,16 @@ else:
             "LOCATION": "eduflow",
         }
     }
+
+# Public course list and detail answers are kept in the cache for this many seconds (0: off).
+# Changes invalidate them at once (versioned keys); the expiry only bounds what an outage that
+# swallowed an invalidation could leave behind.
+CATALOG_CACHE_SECONDS = env.int("CATALOG_CACHE_SECONDS", default=300)
+# `max-age` of anonymous catalog reads (Cache-Control: public). 0 makes browsers and proxies
+# revalidate each time with If-None-Match, which costs the server a cache lookup and no body.
+CATALOG_HTTP_MAX_AGE = env.int("CATALOG_HTTP_MAX_AGE", default=0)
+if CATALOG_CACHE_SECONDS < 0 or CATALOG_HTTP_MAX_AGE < 0:
+    raise ImproperlyConfigured("CATALOG_CACHE_SECONDS and CATALOG_HTTP_MAX_AGE must be >= 0.")
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

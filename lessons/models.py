@@ -7,6 +7,8 @@ import uuid
 from django.db import models
 from django.db.models import F, Q
 
+from courses.catalog_cache import CatalogQuerySet
+
 
 class Module(models.Model):
     """A section of a course."""
@@ -17,6 +19,8 @@ class Module(models.Model):
     position = models.PositiveIntegerField()
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = CatalogQuerySet.as_manager()
 
     class Meta:
         ordering = ["course_id", "position", "id"]
@@ -61,6 +65,8 @@ class Lesson(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = CatalogQuerySet.as_manager()
 
     class Meta:
         # Lessons outside any module come first, then module by module (same on every database).

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from courses.models import Course
+from eduflow.core.http_caching import ConditionalReadMixin
 
 from . import selectors, services
 from .filters import LessonFilter, ModuleFilter
@@ -38,7 +39,7 @@ _WRITE_ERRORS = {400: _BAD_REQUEST, 403: _FORBIDDEN}
 _OBJECT_WRITE_ERRORS = {400: _BAD_REQUEST, 403: _FORBIDDEN, 404: _NOT_FOUND}
 
 
-class _CourseContentViewSet(viewsets.ModelViewSet):
+class _CourseContentViewSet(ConditionalReadMixin, viewsets.ModelViewSet):
     permission_classes = [CourseContentPermission]
     filter_backends = [DjangoFilterBackend]
     lookup_value_regex = UUID_PATTERN

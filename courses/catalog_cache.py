@@ -1,0 +1,236 @@
+"""The catalog cache: public course list and detail responses, kept in the shared cache.
+
+What is cached: the rendered JSON of `GET /api/v1/courses/` and `GET /api/v1/courses/<id>/` as
+the public sees them, that is for anonymous callers and students (instructors and admins see
+drafts, so their answers are never cached nor served from the cache). Every public caller gets
+the same bytes for the same URL, so there is nothing personal in an entry; the key is the full
+URL (scheme, host, path and sorted query), because the answer carries absolute links.
+
+Invalidation is exact and immediate, by version: every entry records the catalog version it was
+computed under, and any change to a category, course, module or lesson (saved or deleted one by
+one, in bulk, through the API, the admin or a shell), or to an instructor's name, sets a new
+version once the change commits. An entry whose version is not the current one is a miss. The
+version and the entry are read in one round trip (`get_many`).
+
+A new version is a random token, never a counter: if the cache loses the version key (eviction,
+restart), the next reader makes a new token, so an entry written before can never match again.
+
+A cache outage never fails a request: reads fall back to the database and the failure is logged
+(at most once a minute per process). A version bump that fails during an outage is retried by
+this process on its next catalog read; entries also expire after CATALOG_CACHE_SECONDS.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import models, transaction
+from django.http import HttpResponse
+
+from eduflow.core.http_caching import body_etag
+from eduflow.core.permissions import is_admin, is_instructor
+
+logger = logging.getLogger(__name__)
+
+VERSION_KEY = "catalog:version"
+_ENTRY_PREFIX = "catalog:entry:"
+_WARN_EVERY_SECONDS = 60.0
+# After a failure the cache is left alone this long: a cache that hangs costs one timeout now
+# and then, not one per request.
+_RETRY_AFTER_SECONDS = 5.0
+
+_state_lock = threading.Lock()
+_bump_pending = False
+_last_warning = 0.0
+_failed_at: float | None = None
+
+
+def enabled() -> bool:
+    return settings.CATALOG_CACHE_SECONDS > 0
+
+
+def _cache_resting() -> bool:
+    failed_at = _failed_at
+    return failed_at is not None and time.monotonic() - failed_at < _RETRY_AFTER_SECONDS
+
+
+def _warn(action: str, exc: Exception) -> None:
+    """Note a cache failure; log it at most once a minute per process (no log floods)."""
+    global _last_warning, _failed_at
+    now = time.monotonic()
+    with _state_lock:
+        _failed_at = now
+        if now - _last_warning < _WARN_EVERY_SECONDS:
+            return
+        _last_warning = now
+    logger.warning(
+        "catalog cache unavailable (%s): %s: %s; serving from the database",
+        action,
+        type(exc).__name__,
+        exc,
+    )
+
+
+def _new_version() -> str:
+    return secrets.token_hex(8)
+
+
+def _bump_now() -> None:
+    global _bump_pending
+    try:
+        cache.set(VERSION_KEY, _new_version(), None)
+    except Exception as exc:
+        with _state_lock:
+            _bump_pending = True
+        _warn("invalidate", exc)
+    else:
+        _recovered()
+
+
+def _recovered() -> None:
+    global _bump_pending, _failed_at
+    with _state_lock:
+        _bump_pending = False
+        _failed_at = None
+
+
+def bump_version() -> None:
+    """Make every cached catalog entry stale, once the current transaction commits.
+
+    Called after the commit so a reader can never store data read before the change under the
+    new version. Outside a transaction it runs at once.
+    """
+    transaction.on_commit(_bump_now)
+
+
+def _retry_pending_bump() -> None:
+    if _bump_pending:
+        _bump_now()
+
+
+def _public_view(user) -> bool:
+    """Anonymous callers and students see the same catalog; staff roles see more."""
+    return not (is_admin(user) or is_instructor(user))
+
+
+def _entry_key(kind: str, request) -> str:
+    query = sorted((key, value) for key, values in request.GET.lists() for value in values)
+    identity = repr((kind, request.scheme, request.get_host(), request.path, query))
+    digest = hashlib.blake2b(identity.encode(), digest_size=16).hexdigest()
+    return f"{_ENTRY_PREFIX}{kind}:{digest}"
+
+
+def _json_response(body: bytes, etag: str) -> HttpResponse:
+    response = HttpResponse(body, content_type="application/json")
+    response["ETag"] = etag
+    return response
+
+
+def cached_read(view, request, kind: str, compute: Callable[[], object]):
+    """Answer a public catalog read from the cache, or compute it and store it.
+
+    `compute` returns the DRF Response the view would give. Only 200 JSON answers are cached;
+    anything else (errors, the browsable API's HTML, staff callers) is returned as computed.
+    """
+    renderer = getattr(request, "accepted_renderer", None)
+    if (
+        not enabled()
+        or getattr(renderer, "format", None) != "json"
+        or not _public_view(request.user)
+        or _cache_resting()
+    ):
+        return compute()
+
+    key = _entry_key(kind, request)
+    version = None
+    try:
+        _retry_pending_bump()
+        found = cache.get_many([VERSION_KEY, key])
+        version = found.get(VERSION_KEY)
+        if version is None:
+            # First use, or the cache lost it: a new random version, never an old one.
+            cache.add(VERSION_KEY, _new_version(), None)
+            version = cache.get(VERSION_KEY)
+        entry = found.get(key)
+        if entry is not None and version is not None and entry[0] == version:
+            return _json_response(entry[2], entry[1])
+    except Exception as exc:
+        _warn("read", exc)
+        version = None
+
+    response = compute()
+    if getattr(response, "status_code", None) != 200 or not hasattr(response, "data"):
+        return response
+    body = renderer.render(
+        response.data,
+        accepted_media_type=request.accepted_media_type,
+        renderer_context=view.get_renderer_context(),
+    )
+    etag = body_etag(body)
+    if version is not None:
+        try:
+            cache.set(key, (version, etag, body), settings.CATALOG_CACHE_SECONDS)
+        except Exception as exc:
+            _warn("write", exc)
+    return _json_response(body, etag)
+
+
+class CatalogQuerySet(models.QuerySet):
+    """A queryset whose bulk writes invalidate the catalog cache (signals do not see them)."""
+
+    def update(self, **kwargs):
+        bump_version()
+        return super().update(**kwargs)
+
+    def delete(self):
+        bump_version()
+        return super().delete()
+
+    def bulk_create(self, *args, **kwargs):
+        bump_version()
+        return super().bulk_create(*args, **kwargs)
+
+    def bulk_update(self, *args, **kwargs):
+        bump_version()
+        return super().bulk_update(*args, **kwargs)
+
+    def update_or_create(self, *args, **kwargs):
+        bump_version()
+        return super().update_or_create(*args, **kwargs)
+
+
+def on_catalog_change(sender, **kwargs) -> None:
+    """post_save/post_delete receiver for catalog models."""
+    if kwargs.get("raw"):
+        return  # fixtures: loaddata runs before anything is served
+    bump_version()
+
+
+# Fields of a user shown in catalog answers (the instructor summary).
+_USER_CATALOG_FIELDS = frozenset({"username", "full_name"})
+
+
+def on_user_saved(sender, *, instance, created: bool, update_fields=None, **kwargs) -> None:
+    """A renamed instructor changes the courses that show the name; logins change nothing.
+
+    New accounts teach nothing yet, and a student's own changes touch no catalog answer.
+    """
+    if created or kwargs.get("raw"):
+        return
+    if update_fields is not None and not (set(update_fields) & _USER_CATALOG_FIELDS):
+        return
+    from .models import Course
+
+    if (
+        is_admin(instance)
+        or is_instructor(instance)
+        or Course.objects.filter(instructor_id=instance.pk).exists()
+    ):
+        bump_version()
