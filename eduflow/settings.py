@@ -63,6 +63,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "eduflow.core.middleware.RequestIdMiddleware",
+    # RateLimit-* headers from the throttles that counted the request (eduflow.core.throttling).
+    "eduflow.core.throttling.RateLimitHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -230,6 +232,18 @@ REST_FRAMEWORK = {
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+
+# --- Rate limits (eduflow.core.throttling) ---
+# When the cache holding the throttle counters fails, requests pass unthrottled (fail open):
+# a WARNING is logged at most once per THROTTLE_OUTAGE_LOG_SECONDS per process, and the
+# throttles leave the cache alone for THROTTLE_CACHE_RETRY_SECONDS after a failure (0: try on
+# every request), so a cache that hangs costs one timeout now and then, not one per request.
+THROTTLE_OUTAGE_LOG_SECONDS = env.int("THROTTLE_OUTAGE_LOG_SECONDS", default=60)
+THROTTLE_CACHE_RETRY_SECONDS = env.int("THROTTLE_CACHE_RETRY_SECONDS", default=5)
+if THROTTLE_OUTAGE_LOG_SECONDS < 0 or THROTTLE_CACHE_RETRY_SECONDS < 0:
+    raise ImproperlyConfigured(
+        "THROTTLE_OUTAGE_LOG_SECONDS and THROTTLE_CACHE_RETRY_SECONDS must be >= 0."
+    )
 
 # Addresses (IPs or CIDR networks) of reverse proxies whose X-Forwarded-For is believed.
 # Empty (the default) means the socket peer is the client: a forged header changes nothing.

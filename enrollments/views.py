@@ -19,12 +19,11 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from eduflow.core.exceptions import Conflict, Forbidden
 from eduflow.core.permissions import is_admin
-from eduflow.core.throttling import ClientIpMixin
+from eduflow.core.throttling import ClientIpMixin, WindowRateThrottle
 from media.storage import file_response
 
 from . import selectors, services
@@ -142,7 +141,7 @@ _CERT_ID = OpenApiParameter(
 )
 
 
-class CertificateVerifyThrottle(ClientIpMixin, SimpleRateThrottle):
+class CertificateVerifyThrottle(ClientIpMixin, WindowRateThrottle):
     """Public verification requests per client address (rate `certificate_verify`)."""
 
     scope = "certificate_verify"
