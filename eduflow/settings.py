@@ -75,6 +75,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "eduflow.core.middleware.AccessLogMiddleware",
     "eduflow.core.http_caching.DefaultCacheControlMiddleware",
+    # After the session user is known, inside everything else: replays are logged and get the
+    # usual headers (request id, security, cache) like any answer.
+    "eduflow.core.idempotency.IdempotencyMiddleware",
 ]
 
 ROOT_URLCONF = "eduflow.urls"
@@ -271,6 +274,25 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
 }
+
+# --- Idempotency (eduflow.core.idempotency) ---
+# A POST under /api/ with an `Idempotency-Key` header runs once per (caller, key): its answer is
+# kept in the shared cache for IDEMPOTENCY_TTL_SECONDS and replayed to repeats. A repeat arriving
+# while the first still runs polls for its answer up to IDEMPOTENCY_WAIT_SECONDS, then gets 409
+# `request_in_progress`. IDEMPOTENCY_LOCK_SECONDS bounds how long one run holds its key: longer
+# than the slowest request (a large upload), short enough that a crashed holder frees it.
+IDEMPOTENCY_TTL_SECONDS = env.int("IDEMPOTENCY_TTL_SECONDS", default=24 * 60 * 60)
+IDEMPOTENCY_WAIT_SECONDS = env.float("IDEMPOTENCY_WAIT_SECONDS", default=5.0)
+IDEMPOTENCY_LOCK_SECONDS = env.int("IDEMPOTENCY_LOCK_SECONDS", default=300)
+if IDEMPOTENCY_TTL_SECONDS < 1 or IDEMPOTENCY_LOCK_SECONDS < 1:
+    raise ImproperlyConfigured("IDEMPOTENCY_TTL_SECONDS and IDEMPOTENCY_LOCK_SECONDS must be >= 1.")
+if not 0 <= IDEMPOTENCY_WAIT_SECONDS <= 60:
+    raise ImproperlyConfigured("IDEMPOTENCY_WAIT_SECONDS must be from 0 to 60.")
+# The OpenAPI schema documents the header on every POST that honours it.
+SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
+    "drf_spectacular.hooks.postprocess_schema_enums",
+    "eduflow.core.idempotency.openapi_idempotency_header",
+]
 
 # --- Internationalisation, static, media ---------------------------------------------------------
 LANGUAGE_CODE = "en-us"
