@@ -24,18 +24,23 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import secrets
 import threading
 import time
 from collections.abc import Callable
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
+from django.core.exceptions import DisallowedHost
 from django.db import models, transaction
 from django.http import HttpResponse
+from django.utils.cache import get_conditional_response
 
-from eduflow.core.http_caching import body_etag
+from eduflow.core.http_caching import PUBLIC_VARY, body_etag
 from eduflow.core.permissions import is_admin, is_instructor
+from eduflow.core.throttling import AnonRateThrottle
 
 logger = logging.getLogger(__name__)
 
@@ -183,27 +188,34 @@ def cached_read(view, request, kind: str, compute: Callable[[], object]):
 
 
 class CatalogQuerySet(models.QuerySet):
-    """A queryset whose bulk writes invalidate the catalog cache (signals do not see them)."""
+    """A queryset whose bulk writes invalidate the catalog cache (signals do not see them).
+
+    Only writes that changed rows invalidate: an update matching nothing keeps the cache.
+    """
 
     def update(self, **kwargs):
-        bump_version()
-        return super().update(**kwargs)
+        changed = super().update(**kwargs)
+        if changed:
+            bump_version()
+        return changed
 
     def delete(self):
-        bump_version()
-        return super().delete()
+        deleted = super().delete()
+        if deleted[0]:
+            bump_version()
+        return deleted
 
     def bulk_create(self, *args, **kwargs):
-        bump_version()
-        return super().bulk_create(*args, **kwargs)
+        created = super().bulk_create(*args, **kwargs)
+        if created:
+            bump_version()
+        return created
 
     def bulk_update(self, *args, **kwargs):
-        bump_version()
-        return super().bulk_update(*args, **kwargs)
-
-    def update_or_create(self, *args, **kwargs):
-        bump_version()
-        return super().update_or_create(*args, **kwargs)
+        changed = super().bulk_update(*args, **kwargs)
+        if changed:
+            bump_version()
+        return changed
 
 
 def on_catalog_change(sender, **kwargs) -> None:
@@ -234,3 +246,102 @@ def on_user_saved(sender, *, instance, created: bool, update_fields=None, **kwar
         or Course.objects.filter(instructor_id=instance.pk).exists()
     ):
         bump_version()
+
+
+# --- Serving hits before the framework ------------------------------------------------------------
+_LIST_PATH = "/api/v1/courses/"
+_DETAIL_PATH = re.compile(
+    r"^/api/v1/courses/[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}/$"
+)
+# What the course views allow on each path (the `Allow` header DRF writes on every answer).
+_ALLOW = {
+    "list": "GET, POST, HEAD, OPTIONS",
+    "detail": "GET, PUT, PATCH, DELETE, HEAD, OPTIONS",
+}
+_JSON_ACCEPTS = frozenset({"", "*/*", "application/json"})
+
+
+class _AnonymousCaller:
+    """What the anonymous throttle reads of a request before authentication has run."""
+
+    user = AnonymousUser()
+
+    def __init__(self, request) -> None:
+        self._request = request
+        self.META = request.META
+
+
+def _anonymous_json_get(request) -> str | None:
+    """The catalog kind of a GET that only the public answer can satisfy, or None.
+
+    Anything that might be answered differently goes on to the views: credentials (a bearer
+    token or a session cookie), another format (`Accept` other than JSON, `?format=`), other
+    methods and paths.
+    """
+    if request.method != "GET":
+        return None
+    path = request.path_info
+    if path == _LIST_PATH:
+        kind = "list"
+    elif len(path) == len(_LIST_PATH) + 37 and _DETAIL_PATH.match(path):
+        kind = "detail"
+    else:
+        return None
+    meta = request.META
+    if "HTTP_AUTHORIZATION" in meta or settings.SESSION_COOKIE_NAME in request.COOKIES:
+        return None
+    accept = meta.get("HTTP_ACCEPT", "").strip()
+    if accept not in _JSON_ACCEPTS and not accept.startswith("application/json"):
+        return None
+    if "format" in request.GET:
+        return None
+    return kind
+
+
+class CatalogCacheMiddleware:
+    """Answers anonymous catalog reads found in the cache before sessions, authentication,
+    URL routing and the framework run, the way a reverse-proxy cache would.
+
+    It only reads: entries are written by the views (`cached_read`), for the public view, so
+    what it serves is exactly what the view would have answered. The anonymous rate limit
+    still applies: a hit counts against it, and a refused request goes on to the view, which
+    answers the 429. Misses, credentials and every other request pass through untouched.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        kind = None
+        if enabled() and not _cache_resting():
+            kind = _anonymous_json_get(request)
+        if kind is not None:
+            response = self._hit(request, kind)
+            if response is not None:
+                return response
+        return self.get_response(request)
+
+    def _hit(self, request, kind: str) -> HttpResponse | None:
+        try:
+            key = _entry_key(kind, request)
+        except DisallowedHost:
+            return None  # the framework answers it (400)
+        try:
+            _retry_pending_bump()
+            found = cache.get_many([VERSION_KEY, key])
+        except Exception as exc:
+            _warn("read", exc)
+            return None
+        entry = found.get(key)
+        version = found.get(VERSION_KEY)
+        if entry is None or version is None or entry[0] != version:
+            return None
+        if not AnonRateThrottle().allow_request(_AnonymousCaller(request), None):
+            return None
+        _, etag, body = entry
+        response = _json_response(body, etag)
+        response["Content-Length"] = str(len(body))
+        response["Allow"] = _ALLOW[kind]
+        response["Cache-Control"] = f"public, max-age={settings.CATALOG_HTTP_MAX_AGE}"
+        response["Vary"] = ", ".join(PUBLIC_VARY)
+        return get_conditional_response(request, etag=etag, response=response)

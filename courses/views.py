@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import filters, status, viewsets
@@ -11,6 +10,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
+from eduflow.core.filtering import FilterBackend
 from eduflow.core.http_caching import ConditionalReadMixin
 from eduflow.core.permissions import ReadOnlyOrAdmin
 from media.selectors import asset_picture_response
@@ -19,7 +19,12 @@ from . import catalog_cache, selectors, services
 from .filters import CourseFilter
 from .models import Course
 from .permissions import CoursePermission
-from .serializers import CategorySerializer, CourseSerializer, CourseWriteSerializer
+from .serializers import (
+    CategorySerializer,
+    CourseReader,
+    CourseSerializer,
+    CourseWriteSerializer,
+)
 
 # Path ids are UUIDs; anything else does not match a route and answers a problem+json 404.
 UUID_PATTERN = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
@@ -86,7 +91,7 @@ class CourseViewSet(ConditionalReadMixin, viewsets.ModelViewSet):
 
     serializer_class = CourseSerializer
     permission_classes = [CoursePermission]
-    filter_backends = [DjangoFilterBackend, filters.SearchFilter]
+    filter_backends = [FilterBackend, filters.SearchFilter]
     filterset_class = CourseFilter
     search_fields = ["title", "subtitle", "description"]
     lookup_value_regex = UUID_PATTERN
@@ -108,12 +113,11 @@ class CourseViewSet(ConditionalReadMixin, viewsets.ModelViewSet):
         # The page is chosen on the course table alone; lesson totals only for its rows.
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         courses = selectors.attach_lesson_stats(list(page))
-        serializer = CourseSerializer(courses, many=True, context=self.get_serializer_context())
-        return self.get_paginated_response(serializer.data)
+        return self.get_paginated_response(CourseReader(self.request).many(courses))
 
     def retrieve(self, request, *args, **kwargs):
         return catalog_cache.cached_read(
-            self, request, "detail", lambda: super(CourseViewSet, self).retrieve(request)
+            self, request, "detail", lambda: Response(CourseReader(request).one(self.get_object()))
         )
 
     def perform_content_negotiation(self, request, force=False):

@@ -63,18 +63,21 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "eduflow.core.middleware.RequestIdMiddleware",
+    # Outside everything that can answer early, so every request gets its access line.
+    "eduflow.core.middleware.AccessLogMiddleware",
     # RateLimit-* headers from the throttles that counted the request (eduflow.core.throttling).
     "eduflow.core.throttling.RateLimitHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "eduflow.core.http_caching.DefaultCacheControlMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Anonymous catalog reads found in the cache are answered here (courses.catalog_cache).
+    "courses.catalog_cache.CatalogCacheMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "eduflow.core.middleware.AccessLogMiddleware",
-    "eduflow.core.http_caching.DefaultCacheControlMiddleware",
     # After the session user is known, inside everything else: replays are logged and get the
     # usual headers (request id, security, cache) like any answer.
     "eduflow.core.idempotency.IdempotencyMiddleware",

@@ -6,13 +6,13 @@ Views validate, call one service, serialize the result.
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from courses.models import Course
+from eduflow.core.filtering import FilterBackend
 from eduflow.core.http_caching import ConditionalReadMixin
 
 from . import selectors, services
@@ -41,7 +41,7 @@ _OBJECT_WRITE_ERRORS = {400: _BAD_REQUEST, 403: _FORBIDDEN, 404: _NOT_FOUND}
 
 class _CourseContentViewSet(ConditionalReadMixin, viewsets.ModelViewSet):
     permission_classes = [CourseContentPermission]
-    filter_backends = [DjangoFilterBackend]
+    filter_backends = [FilterBackend]
     lookup_value_regex = UUID_PATTERN
     read_serializer_class: type
     write_serializer_class: type

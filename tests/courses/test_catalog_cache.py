@@ -401,6 +401,7 @@ CLOSED_PORT_CACHE = {
 def outage(settings):
     """The real django-redis backend pointed at a closed port (no server needed)."""
     catalog_cache._failed_at = None
+    catalog_cache._last_warning = 0.0  # warnings are rate-limited per process
     original = settings.CACHES
     settings.CACHES = CLOSED_PORT_CACHE
     yield
@@ -440,3 +441,70 @@ def test_invalidation_lost_in_an_outage_is_retried(make_client, course, settings
     assert client.get(_detail(course)).json()["title"] == "Changed in the outage"  # ...until now
     assert _version() != version
     assert not catalog_cache._bump_pending
+
+
+# --- hits answered before the framework (CatalogCacheMiddleware) --------------------------------
+
+_SAME_ON_EVERY_ANSWER = ("Content-Type", "ETag", "Cache-Control", "Vary", "Allow")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("kind", ["list", "detail"])
+def test_early_hit_matches_the_view_answer(make_client, course, monkeypatch, kind):
+    from courses.views import CourseViewSet
+
+    path = COURSES if kind == "list" else _detail(course)
+    client = make_client()
+    computed = client.get(path)
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("the view ran for a cached anonymous read")
+
+    monkeypatch.setattr(CourseViewSet, kind if kind == "list" else "retrieve", must_not_run)
+    early = client.get(path)
+    assert early.status_code == 200
+    assert early.content == computed.content
+    for header in _SAME_ON_EVERY_ANSWER:
+        assert early[header] == computed[header], header
+    assert early["X-Frame-Options"] == computed["X-Frame-Options"]
+    assert early["X-Content-Type-Options"] == "nosniff"
+    assert early["X-Request-ID"] != computed["X-Request-ID"]
+    assert int(early["Content-Length"]) == len(early.content)
+    assert early["RateLimit-Remaining"] == str(int(computed["RateLimit-Remaining"]) - 1)
+
+
+@pytest.mark.django_db
+def test_credentials_and_other_formats_reach_the_views(client, make_client, course, admin_user):
+    draft = factories.CourseFactory(title="Draft for staff")
+    anonymous = make_client()
+    public = anonymous.get(COURSES)
+    assert public.json()["count"] == 1
+    client.force_login(admin_user)  # session cookie: the admin's own view, never the public one
+    assert client.get(COURSES).json()["count"] == 2
+    assert client.get(_detail(draft)).status_code == 200
+    html = anonymous.get(COURSES, HTTP_ACCEPT="text/html")
+    assert html["Content-Type"].startswith("text/html")
+    assert anonymous.get(COURSES, {"format": "api"})["Content-Type"].startswith("text/html")
+    assert anonymous.get(COURSES, HTTP_ACCEPT="application/json; indent=2").status_code == 200
+
+
+@pytest.mark.django_db
+def test_early_hits_count_against_the_anonymous_limit(make_client, course, settings):
+    from rest_framework.settings import api_settings
+    from rest_framework.throttling import SimpleRateThrottle
+
+    rates = {**api_settings.DEFAULT_THROTTLE_RATES, "anon": "3/min"}
+    original = SimpleRateThrottle.THROTTLE_RATES
+    SimpleRateThrottle.THROTTLE_RATES = rates
+    try:
+        client = make_client()
+        answers = [client.get(COURSES) for _ in range(4)]
+    finally:
+        SimpleRateThrottle.THROTTLE_RATES = original
+    assert [answer.status_code for answer in answers] == [200, 200, 200, 429]
+    refused = answers[-1]
+    assert refused["Content-Type"] == "application/problem+json"
+    assert refused.json()["code"] == "throttled"
+    assert int(refused["Retry-After"]) >= 1
+    assert refused["RateLimit-Remaining"] == "0"
+    assert refused["RateLimit-Limit"] == "3"
