@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -55,10 +56,25 @@ def server_environment(**overrides: str) -> dict[str, str]:
     return env
 
 
+def _ensure_database_exists(url: str) -> None:
+    """Create the database DATABASE_URL names if it is missing (CI creates it; a developer's
+    URL may name one that pytest-django never needed, as it makes its own test copy)."""
+    import psycopg
+    from psycopg import sql
+
+    name = urlsplit(url).path.lstrip("/")
+    maintenance = urlunsplit(urlsplit(url)._replace(path="/postgres"))
+    with psycopg.connect(maintenance, autocommit=True) as connection:
+        found = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+        if found.fetchone() is None:
+            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
 @pytest.fixture(scope="module")
 def migrated_database() -> str:
     """Apply the migrations to the database DATABASE_URL names (not pytest-django's copy)."""
     env = server_environment()
+    _ensure_database_exists(env["DATABASE_URL"])
     result = subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput"],
         cwd=ROOT,
