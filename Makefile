@@ -16,8 +16,9 @@ help:
 	@echo "make format  ruff format and ruff check --fix"
 	@echo "make worker  start a Celery worker (needs CELERY_BROKER_URL)"
 	@echo "make beat    start Celery beat (needs CELERY_BROKER_URL)"
-	@echo "make bench   load benchmarks under gunicorn; append the table to docs/benchmarks.md"
-	@echo "             (ARGS=\"--scales 1000,100000,1000000 --scenarios health,heartbeat\")"
+	@echo "make bench   load scenarios 1-8 under gunicorn at 1,000,000 progress records; append"
+	@echo "             the table to docs/benchmarks.md (ARGS=\"--scales 1000,100000 --scenarios"
+	@echo "             health,list --no-record\", ARGS=\"--profile dashboard\" for py-spy profiles)"
 
 $(VENV)/.runtime: requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -64,7 +65,8 @@ beat: $(VENV)/.runtime .env
 	$(BIN)/celery -A eduflow beat --loglevel INFO
 
 # Load benchmarks against DATABASE_URL / REDIS_URL (SQLite under var/bench/ and local memory when
-# unset); `make bench ARGS=--help` lists the options.
+# unset); `make bench ARGS=--help` lists the options. Without ARGS: the issue's full run, scenarios
+# 1-8 at 1,000,000 progress records, appended to docs/benchmarks.md.
 bench: $(VENV)/.dev
 	$(PY) -m bench $(ARGS)
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.contrib.auth.hashers import make_password
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 from tqdm import tqdm
 
@@ -526,3 +526,105 @@ class HeartbeatData:
             f"{heartbeats:,} heartbeats should have added {expected:,.0f} watched seconds; "
             f"the store holds {added:,.0f}"
         )
+
+
+# --- the request scenarios' users and ids (2-5, 7, 8) ---------------------------------------
+
+ENROLLER = "enroller"  # accounts made only to enroll (scenario 7): block data stays as it is
+
+
+def _spread(total: int, count: int) -> list[int]:
+    """`count` indexes spread evenly over range(total) (all of them when count >= total)."""
+    if count >= total:
+        return list(range(total))
+    return [index * total // count for index in range(count)]
+
+
+class ScenarioData:
+    """Who and what the request scenarios use, found in (or added to) the generated data.
+
+    Courses and students are the block data of `Generator` at the step's scale; enrollments
+    (scenario 7) are made by separate `bench-enroller-*` accounts so the block students keep
+    exactly their 10 enrollments whatever ran before.
+    """
+
+    def __init__(self, generator: Generator):
+        self.generator = generator
+
+    @staticmethod
+    def course_ids(records: int, count: int) -> list[uuid.UUID]:
+        """`count` generated course ids spread over the catalog at this scale."""
+        total = courses_for(students_for(records))
+        return [bench_id("course", index) for index in _spread(total, count)]
+
+    @staticmethod
+    def student_indexes(records: int, count: int) -> list[int]:
+        return _spread(students_for(records), count)
+
+    def students_with_enrollments(
+        self, records: int, count: int, enrollments: int = COURSES_PER_BLOCK
+    ) -> list[uuid.UUID]:
+        """`count` students spread over the population, each with exactly `enrollments`
+        active enrollments (checked: the dashboard row says what it measured)."""
+        ids = [bench_id("student", index) for index in self.student_indexes(records, count)]
+        counts = dict(
+            Enrollment.objects.filter(user_id__in=ids, status=EnrollmentStatus.ACTIVE)
+            .values("user_id")
+            .annotate(total=models.Count("id"))
+            .values_list("user_id", "total")
+        )
+        wrong = [user_id for user_id in ids if counts.get(user_id, 0) != enrollments]
+        if wrong:
+            raise SystemExit(
+                f"{len(wrong)} generated students do not have exactly {enrollments} active "
+                f"enrollments (e.g. {wrong[0]}): the benchmark database was changed by hand; "
+                "--fresh rebuilds it."
+            )
+        return ids
+
+    @staticmethod
+    def student_emails(records: int, count: int) -> list[str]:
+        return [
+            f"bench-student-{index:06d}@{EMAIL_DOMAIN}"
+            for index in ScenarioData.student_indexes(records, count)
+        ]
+
+    def enrollment_pairs(self, records: int, count: int) -> list[tuple[uuid.UUID, uuid.UUID]]:
+        """`count` (enroller, course) pairs never enrolled before, over the catalog at this
+        scale, in order: enroller 0 with every course, then enroller 1 ...; consecutive
+        requests therefore enroll into different courses (each enrollment locks its course).
+
+        Which pairs are taken is read from the database, so reruns pick fresh ones; enrollers
+        are created as far as needed."""
+        courses = [bench_id("course", index) for index in range(courses_for(students_for(records)))]
+        taken = set(
+            Enrollment.objects.filter(
+                user__username__startswith=f"bench-{ENROLLER}-",
+                user__email__endswith=f"@{EMAIL_DOMAIN}",
+            ).values_list("user_id", "course_id")
+        )
+        pairs: list[tuple[uuid.UUID, uuid.UUID]] = []
+        enroller = 0
+        while len(pairs) < count:
+            user_id = bench_id(ENROLLER, enroller)
+            pairs.extend(
+                (user_id, course_id) for course_id in courses if (user_id, course_id) not in taken
+            )
+            enroller += 1
+        pairs = pairs[:count]
+        with transaction.atomic():
+            User.objects.bulk_create(
+                [self.generator._user(ENROLLER, index, Role.STUDENT) for index in range(enroller)],
+                ignore_conflicts=True,
+            )
+        return pairs
+
+    @staticmethod
+    def enrolled_pairs(pairs: list[tuple[uuid.UUID, uuid.UUID]]) -> int:
+        """How many of `pairs` are enrolled now (active)."""
+        users = {user_id for user_id, _course in pairs}
+        wanted = set(pairs)
+        found = Enrollment.objects.filter(
+            user_id__in=users, status=EnrollmentStatus.ACTIVE
+        ).values_list("user_id", "course_id")
+        return sum(1 for pair in found if pair in wanted)
