@@ -326,18 +326,36 @@ class CatalogCacheMiddleware:
             key = _entry_key(kind, request)
         except DisallowedHost:
             return None  # the framework answers it (400)
+        caller = _AnonymousCaller(request)
+        throttle = AnonRateThrottle()
         try:
             _retry_pending_bump()
-            found = cache.get_many([VERSION_KEY, key])
+            client = _redis_client()
+            if client is not None:
+                # One round trip: the version, the entry and the anonymous count together.
+                pipeline = client.pipeline(transaction=False)
+                pipeline.mget([cache.make_key(VERSION_KEY), cache.make_key(key)])
+                settle = throttle.pipelined_count(caller, pipeline, cache)
+                replies = pipeline.execute(raise_on_error=False)
+                if isinstance(replies[0], Exception):
+                    raise replies[0]
+                version, entry = (
+                    None if raw is None else cache.client.decode(raw) for raw in replies[0]
+                )
+                allowed = settle(replies[1]) if settle is not None else True
+            else:
+                found = cache.get_many([VERSION_KEY, key])
+                version, entry = found.get(VERSION_KEY), found.get(key)
+                allowed = None  # counted below, on a hit only
         except Exception as exc:
             _warn("read", exc)
             return None
-        entry = found.get(key)
-        version = found.get(VERSION_KEY)
         if entry is None or version is None or entry[0] != version:
-            return None
-        if not AnonRateThrottle().allow_request(_AnonymousCaller(request), None):
-            return None
+            return None  # the view computes it (and reuses the count made here)
+        if allowed is None:
+            allowed = throttle.allow_request(caller, None)
+        if not allowed:
+            return None  # the view answers the 429
         _, etag, body = entry
         response = _json_response(body, etag)
         response["Content-Length"] = str(len(body))
@@ -345,3 +363,9 @@ class CatalogCacheMiddleware:
         response["Cache-Control"] = f"public, max-age={settings.CATALOG_HTTP_MAX_AGE}"
         response["Vary"] = ", ".join(PUBLIC_VARY)
         return get_conditional_response(request, etag=etag, response=response)
+
+
+def _redis_client():
+    """The raw Redis client behind a django-redis cache, or None for other backends."""
+    get_client = getattr(getattr(cache, "client", None), "get_client", None)
+    return get_client(write=True) if callable(get_client) else None

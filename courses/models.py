@@ -117,6 +117,8 @@ class Course(models.Model):
             models.Index(fields=["instructor", "status"], name="course_instructor_idx"),
             models.Index(fields=["title", "id"], name="course_title_idx"),
             models.Index(fields=["price", "id"], name="course_price_idx"),
+            # course_published_newest_idx (the catalog's default order) is made by migration
+            # 0003 in SQL of each database: SQLite cannot say NULLS LAST in an index.
         ]
         constraints = [
             models.CheckConstraint(condition=Q(price__gte=0), name="course_price_non_negative"),

@@ -22,6 +22,25 @@ COURSE_ORDERINGS: dict[str, tuple] = {
 DEFAULT_COURSE_ORDERING = "newest"
 
 
+# What a catalog answer shows of a course and its relations (never, say, the owner's password).
+CATALOG_FIELDS = (
+    *(
+        field.name
+        for field in Course._meta.concrete_fields
+        if field.name not in ("category", "instructor", "thumbnail")
+    ),
+    "category_id",
+    "instructor_id",
+    "thumbnail_id",
+    "category__id",
+    "category__name",
+    "category__slug",
+    "instructor__id",
+    "instructor__username",
+    "instructor__full_name",
+)
+
+
 def category_list() -> QuerySet[Category]:
     return Category.objects.all()
 
@@ -33,9 +52,13 @@ def course_with_stats(queryset: CourseQuerySet | None = None) -> CourseQuerySet:
     `lessons` relation, so a page of courses costs one query whatever its size.
     """
     queryset = Course.objects.all() if queryset is None else queryset
-    return queryset.select_related("category", "instructor").annotate(
-        lesson_count=Count("lessons"),
-        total_duration_seconds=Coalesce(Sum("lessons__duration_seconds"), 0),
+    return (
+        queryset.select_related("category", "instructor")
+        .only(*CATALOG_FIELDS)
+        .annotate(
+            lesson_count=Count("lessons"),
+            total_duration_seconds=Coalesce(Sum("lessons__duration_seconds"), 0),
+        )
     )
 
 
@@ -55,14 +78,30 @@ def course_page_source(*, user) -> CourseQuerySet:
     return (
         Course.objects.visible_to(user)
         .select_related("category", "instructor")
+        .only(*CATALOG_FIELDS)
         .order_by(*COURSE_ORDERINGS[DEFAULT_COURSE_ORDERING])
     )
 
 
 def attach_lesson_stats(courses: list[Course]) -> list[Course]:
-    """Set `lesson_count` and `total_duration_seconds` on a page of courses with one query."""
+    """Set `lesson_count` and `total_duration_seconds` on a page of courses with one query.
+
+    The lessons are grouped by course id straight from the lesson table (its course index), so
+    the query reads only the page's lessons.
+    """
     if not courses:
         return courses
+    lessons = Course._meta.get_field("lessons").related_model  # lessons sits above courses
+    totals = {
+        row["course_id"]: (row["count"], row["duration"])
+        for row in lessons.objects.filter(course_id__in=[course.pk for course in courses])
+        .order_by()
+        .values("course_id")
+        .annotate(count=Count("id"), duration=Coalesce(Sum("duration_seconds"), 0))
+    }
+    for course in courses:
+        course.lesson_count, course.total_duration_seconds = totals.get(course.pk, (0, 0))
+    return courses
     totals = {
         row["pk"]: row
         for row in Course.objects.filter(pk__in=[course.pk for course in courses])

@@ -33,6 +33,7 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -312,8 +313,58 @@ class WindowRateThrottle(WindowCounterMixin, throttling.SimpleRateThrottle):
     """Base for throttles with their own `scope` and `get_cache_key`."""
 
 
+# Set on a Django request by middleware that counted it against the anonymous limit itself
+# (in the same Redis round trip as its own reads): the view's AnonRateThrottle then reuses that
+# verdict instead of counting the request a second time.
+PRECOUNTED_ANON_ATTRIBUTE = "anon_rate_precounted"
+
+
 class AnonRateThrottle(ClientIpMixin, WindowCounterMixin, throttling.AnonRateThrottle):
     """Requests per anonymous client address (rate `anon`)."""
+
+    def allow_request(self, request, view) -> bool:
+        target = getattr(request, "_request", request)
+        state = getattr(target, PRECOUNTED_ANON_ATTRIBUTE, None)
+        if state is not None:
+            self.state = state
+            return state.allowed
+        return super().allow_request(request, view)
+
+    def pipelined_count(self, request, pipeline, cache) -> Callable[[object], bool] | None:
+        """Queue this request's count on a Redis `pipeline`; None when nothing is counted.
+
+        Returns a function taking the script's reply from the pipeline's results: it records
+        the state (headers, and PRECOUNTED_ANON_ATTRIBUTE for the view) and says whether the
+        request is allowed. A reply that is an error (no script loaded yet, Redis trouble)
+        counts again the ordinary way, in a round trip of its own.
+        """
+        if self.rate is None:
+            return None
+        key = self.get_cache_key(request, view=None)
+        if key is None or outage.skipping():
+            return None
+        pipeline.evalsha(_WINDOW_SCRIPT_SHA, 1, cache.make_key(key), self.duration * 1000)
+
+        def settle(reply) -> bool:
+            if isinstance(reply, Exception):
+                allowed = super(AnonRateThrottle, self).allow_request(request, None)
+            else:
+                count, ttl_ms = reply
+                self.state = RateLimitState(
+                    limit=self.num_requests,
+                    period=self.duration,
+                    count=int(count),
+                    ends_in=int(ttl_ms) / 1000,
+                )
+                _record(request, self.state)
+                allowed = self.state.allowed
+            state = getattr(self, "state", None)
+            if state is not None:
+                target = getattr(request, "_request", request)
+                setattr(target, PRECOUNTED_ANON_ATTRIBUTE, state)
+            return allowed
+
+        return settle
 
 
 class UserRateThrottle(ClientIpMixin, WindowCounterMixin, throttling.UserRateThrottle):

@@ -283,7 +283,9 @@ def test_most_restrictive_prefers_fewest_left_then_a_refusal_then_the_longest_wa
 def test_one_redis_round_trip_per_request(
     rates, monkeypatch, make_client, student, signed_in, method, path
 ):
-    """Listens to every command redis-py sends (the commands still reach the real server)."""
+    """Listens to every command redis-py sends, alone or in a pipeline (the commands still
+    reach the real server). An anonymous catalog read sends its count in the same pipeline as
+    its cache reads: still one throttle command, and one round trip in all."""
     rates(anon="100/min", user="100/min")
     client = make_client(student) if signed_in else APIClient()
 
@@ -299,12 +301,24 @@ def test_one_redis_round_trip_per_request(
         sent.append(args)
         return real_execute(self, *args, **options)
 
+    round_trips: list[str] = []
+    real_pipeline_execute = redis.client.Pipeline.execute
+
+    def listening_pipeline(self, *args, **options):
+        round_trips.append("pipeline")
+        sent.extend(command_args for command_args, _ in self.command_stack)
+        return real_pipeline_execute(self, *args, **options)
+
     monkeypatch.setattr(redis.Redis, "execute_command", listening)
+    monkeypatch.setattr(redis.client.Pipeline, "execute", listening_pipeline)
     response = call()
     assert "RateLimit-Limit" in response.headers
     throttle_commands = [args for args in sent if any(b"throttle:" in _bytes(a) for a in args)]
     assert len(throttle_commands) == 1, throttle_commands
     assert throttle_commands[0][0] == "EVALSHA"
+    if path == COURSES:  # a catalog hit: version, entry and count in one pipeline, nothing else
+        assert round_trips == ["pipeline"]
+        assert len(sent) == 2, sent
 
 
 def _bytes(value) -> bytes:
