@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from django.contrib.auth import authenticate
+from django.utils import timezone
 from rest_framework import serializers
+from rest_framework.utils.serializer_helpers import ReturnDict
 from rest_framework_simplejwt.exceptions import AuthenticationFailed
 
 from .models import Role, User
@@ -26,6 +28,33 @@ class UserSerializer(serializers.ModelSerializer):
         model = User
         fields = USER_READ_FIELDS
         read_only_fields = USER_READ_FIELDS
+
+
+def _drf_datetime(value) -> str:
+    """A datetime as DRF's DateTimeField writes it: in the current time zone, ISO 8601, `Z`
+    for UTC."""
+    text = value.astimezone(timezone.get_current_timezone()).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def user_representation(user: User) -> ReturnDict:
+    """`UserSerializer(user).data`, built directly for `GET /auth/me/`, which every client calls
+    all the time: a ModelSerializer builds its field objects from the model per instance, many
+    times the cost of these lines. Tests pin the equality of the two; `UserSerializer` stays
+    the documented shape. The (unevaluated, cheap) serializer rides along as `.data` does, for
+    renderers that look at it (the browsable API).
+    """
+    payload = {
+        "id": str(user.pk),
+        "email": user.email,
+        "username": user.username,
+        "full_name": user.full_name,
+        "role": user.role,
+        "is_active": user.is_active,
+        "created_at": _drf_datetime(user.created_at),
+        "updated_at": _drf_datetime(user.updated_at),
+    }
+    return ReturnDict(payload, serializer=UserSerializer(user))
 
 
 class RegisterSerializer(serializers.Serializer):

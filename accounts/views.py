@@ -26,6 +26,7 @@ from .serializers import (
     RegisterSerializer,
     TokenPairSerializer,
     UserSerializer,
+    user_representation,
 )
 
 
@@ -93,14 +94,14 @@ class MeView(APIView):
 
     @extend_schema(responses={200: UserSerializer}, tags=["auth"])
     def get(self, request):
-        return Response(UserSerializer(request.user).data)
+        return Response(user_representation(request.user))
 
     @extend_schema(request=MeUpdateSerializer, responses={200: UserSerializer}, tags=["auth"])
     def patch(self, request):
         serializer = MeUpdateSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         user = services.user_update_profile(user=request.user, **serializer.validated_data)
-        return Response(UserSerializer(user).data)
+        return Response(user_representation(user))
 
 
 class PasswordChangeView(APIView):
