@@ -27,6 +27,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
+from typing import NamedTuple
 from uuid import UUID
 
 from django.conf import settings
@@ -61,6 +62,17 @@ class ProgressRecord:
     started_at: datetime
     updated_at: datetime
     intervals: tuple[Interval, ...] | None = None
+
+
+class ProgressSummary(NamedTuple):
+    """The part of a `ProgressRecord` the dashboard reads: which lesson, where the learner
+    stopped, whether it is completed and when it last changed."""
+
+    course_id: UUID
+    lesson_id: UUID
+    position: float
+    completed: bool
+    updated_at: datetime
 
 
 @dataclass(frozen=True)
@@ -150,6 +162,22 @@ class ProgressRepository(abc.ABC):
     @abc.abstractmethod
     def list_for_user(self, *, user_id: UUID, course_ids: Sequence[UUID]) -> list[ProgressRecord]:
         """Every record of the user in these courses, without intervals: one store read."""
+
+    def summaries_for_user(
+        self, *, user_id: UUID, course_ids: Sequence[UUID]
+    ) -> list[ProgressSummary]:
+        """`list_for_user` cut down to `ProgressSummary`: one store read. Stores that can read
+        fewer columns override it (SQL: each timestamp column costs a parse per row)."""
+        return [
+            ProgressSummary(
+                record.course_id,
+                record.lesson_id,
+                record.position,
+                record.completed,
+                record.updated_at,
+            )
+            for record in self.list_for_user(user_id=user_id, course_ids=course_ids)
+        ]
 
     @abc.abstractmethod
     def count_completed(self, *, user_id: UUID, lesson_ids: Sequence[UUID]) -> int: ...
@@ -410,10 +438,29 @@ class SqlProgressRepository(ProgressRepository):
         return LessonProgress.objects.only(*_RECORD_FIELDS)
 
     def list_for_user(self, *, user_id: UUID, course_ids: Sequence[UUID]) -> list[ProgressRecord]:
+        """Read as plain tuples in `ProgressRecord`'s field order, unsorted (callers key the
+        records by lesson): no model instance per row, no sort. The dashboard reads every
+        record of the learner's courses on each request."""
         if not course_ids:
             return []
-        rows = self._rows().filter(user_id=user_id, course_id__in=list(course_ids))
-        return [self._record(row) for row in rows]
+        rows = (
+            LessonProgress.objects.filter(user_id=user_id, course_id__in=list(course_ids))
+            .order_by()
+            .values_list(*_RECORD_FIELDS)
+        )
+        return [ProgressRecord(*row) for row in rows]
+
+    def summaries_for_user(
+        self, *, user_id: UUID, course_ids: Sequence[UUID]
+    ) -> list[ProgressSummary]:
+        if not course_ids:
+            return []
+        rows = (
+            LessonProgress.objects.filter(user_id=user_id, course_id__in=list(course_ids))
+            .order_by()
+            .values_list(*ProgressSummary._fields)
+        )
+        return [ProgressSummary(*row) for row in rows]
 
     def count_completed(self, *, user_id: UUID, lesson_ids: Sequence[UUID]) -> int:
         return LessonProgress.objects.filter(

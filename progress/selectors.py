@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import NamedTuple, TypeVar
 from uuid import UUID
 
 from django.db.models import Count, Q
@@ -20,12 +20,17 @@ from enrollments.models import SEAT_HOLDING, Enrollment, EnrollmentStatus
 from lessons.models import Lesson, LessonKind
 
 from . import ledger, repository
-from .repository import ProgressRecord
+from .repository import ProgressRecord, ProgressSummary
 
 NOT_STARTED = "not_started"
 IN_PROGRESS = "in_progress"
 COMPLETED = "completed"
 ACTIVE_WINDOW = timedelta(days=7)
+
+# What the course figures and the resume pointer read of a record: `lesson_id`, `position`,
+# `completed` and `updated_at`, which both shapes have.
+Progress = ProgressRecord | ProgressSummary
+P = TypeVar("P", ProgressRecord, ProgressSummary)
 
 
 # --- Who records ------------------------------------------------------------------------------
@@ -45,9 +50,16 @@ def progress_access(*, user, course: Course) -> ProgressAccess:
         .values_list("status", flat=True)
         .first()
     )
-    if status is not None:
-        return ProgressAccess(recording=True, enrollment_status=status)
-    if is_admin(user) or course.instructor_id == user.pk:
+    return progress_access_from(user=user, instructor_id=course.instructor_id, seat_status=status)
+
+
+def progress_access_from(*, user, instructor_id, seat_status: str | None) -> ProgressAccess:
+    """`progress_access` from facts already read: the caller's seat-holding enrollment status
+    (None without a seat) and the course's instructor id. No query (the heartbeat reads both
+    with its lesson)."""
+    if seat_status is not None:
+        return ProgressAccess(recording=True, enrollment_status=seat_status)
+    if is_admin(user) or instructor_id == user.pk:
         return ProgressAccess(recording=False, enrollment_status=None)
     raise Forbidden("You are not enrolled in this course.", code="not_enrolled")
 
@@ -55,8 +67,11 @@ def progress_access(*, user, course: Course) -> ProgressAccess:
 # --- Lessons as progress sees them -------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class LessonRef:
+class LessonRef(NamedTuple):
+    """A lesson as progress sees it. A named tuple rather than a frozen dataclass: the dashboard
+    and course progress build one per lesson of every course they show (hundreds per request),
+    and a tuple is several times cheaper to build; it is just as immutable and reads the same."""
+
     id: UUID
     course_id: UUID
     title: str
@@ -66,38 +81,21 @@ class LessonRef:
     @classmethod
     def of(cls, lesson: Lesson) -> LessonRef:
         return cls(
-            id=lesson.pk,
-            course_id=lesson.course_id,
-            title=lesson.title,
-            kind=lesson.kind,
-            duration=float(lesson.duration_seconds),
+            lesson.pk, lesson.course_id, lesson.title, lesson.kind, float(lesson.duration_seconds)
         )
 
 
 _LESSON_FIELDS = ("id", "course_id", "title", "kind", "duration_seconds")
 
 
-def _refs(rows: Iterable[dict[str, Any]]) -> list[LessonRef]:
-    return [
-        LessonRef(
-            id=row["id"],
-            course_id=row["course_id"],
-            title=row["title"],
-            kind=row["kind"],
-            duration=float(row["duration_seconds"]),
-        )
-        for row in rows
-    ]
-
-
 def course_lessons(*, course_ids: Sequence[UUID]) -> dict[UUID, list[LessonRef]]:
-    """The lessons of these courses in course order (one query)."""
+    """The lessons of these courses in course order (one query, read as plain tuples)."""
     lessons: dict[UUID, list[LessonRef]] = {course_id: [] for course_id in course_ids}
     if not course_ids:
         return lessons
-    rows = Lesson.objects.filter(course_id__in=list(course_ids)).values(*_LESSON_FIELDS)
-    for ref in _refs(rows):
-        lessons[ref.course_id].append(ref)
+    rows = Lesson.objects.filter(course_id__in=list(course_ids)).values_list(*_LESSON_FIELDS)
+    for pk, course_id, title, kind, duration in rows:
+        lessons[course_id].append(LessonRef(pk, course_id, title, kind, float(duration)))
     return lessons
 
 
@@ -158,7 +156,7 @@ class Resume:
 
 
 def resume_pointer(
-    lessons: Sequence[LessonRef], records: dict[UUID, ProgressRecord], policy: ledger.Policy
+    lessons: Sequence[LessonRef], records: dict[UUID, Progress], policy: ledger.Policy
 ) -> Resume | None:
     """Where to continue: the most recently active lesson at its position; the next lesson when
     that one is finished (a video position in its final seconds, a completed text or document);
@@ -210,6 +208,44 @@ class CourseProgress:
     lessons: list[LessonState]
 
 
+class CourseSummary(NamedTuple):
+    """The figures of one course's progress, without the per-lesson states (the dashboard)."""
+
+    total_lessons: int
+    completed_lessons: int
+    percent_complete: float
+    last_activity_at: datetime | None
+    resume: Resume | None
+
+
+def _summary(
+    lessons: list[LessonRef], by_lesson: dict[UUID, Progress], policy: ledger.Policy
+) -> CourseSummary:
+    """`by_lesson` holds only records of `lessons` (see `_by_lesson`)."""
+    completed = 0
+    last_activity = None
+    for record in by_lesson.values():
+        if record.completed:
+            completed += 1
+        if last_activity is None or record.updated_at > last_activity:
+            last_activity = record.updated_at
+    total = len(lessons)
+    return CourseSummary(
+        total_lessons=total,
+        completed_lessons=completed,
+        percent_complete=round(100.0 * completed / total, 1) if total else 0.0,
+        last_activity_at=last_activity,
+        resume=resume_pointer(lessons, by_lesson, policy),
+    )
+
+
+def _by_lesson(lessons: list[LessonRef], records: Iterable[P]) -> dict[UUID, P]:
+    """The records of these lessons by lesson id; records of lessons no longer in the course
+    are left out (they count for nothing)."""
+    lesson_ids = {lesson.id for lesson in lessons}
+    return {record.lesson_id: record for record in records if record.lesson_id in lesson_ids}
+
+
 def _course_progress(
     *,
     course: Course,
@@ -219,19 +255,17 @@ def _course_progress(
     records: Iterable[ProgressRecord],
     policy: ledger.Policy,
 ) -> CourseProgress:
-    lesson_ids = {lesson.id for lesson in lessons}
-    by_lesson = {record.lesson_id: record for record in records if record.lesson_id in lesson_ids}
-    completed = sum(1 for record in by_lesson.values() if record.completed)
-    total = len(lessons)
+    by_lesson = _by_lesson(lessons, records)
+    summary = _summary(lessons, by_lesson, policy)
     return CourseProgress(
         course=course,
         user_id=user_id,
         enrollment_status=enrollment_status,
-        total_lessons=total,
-        completed_lessons=completed,
-        percent_complete=round(100.0 * completed / total, 1) if total else 0.0,
-        last_activity_at=max((record.updated_at for record in by_lesson.values()), default=None),
-        resume=resume_pointer(lessons, by_lesson, policy),
+        total_lessons=summary.total_lessons,
+        completed_lessons=summary.completed_lessons,
+        percent_complete=summary.percent_complete,
+        last_activity_at=summary.last_activity_at,
+        resume=summary.resume,
         lessons=[lesson_state(lesson, by_lesson.get(lesson.id)) for lesson in lessons],
     )
 
@@ -262,46 +296,60 @@ def learner_enrollment_status(*, user_id: UUID, course: Course) -> str | None:
     )
 
 
-@dataclass(frozen=True)
-class DashboardEntry:
-    enrollment: Enrollment
-    progress: CourseProgress
+class DashboardCourse(NamedTuple):
+    title: str
+    slug: str
+
+
+class DashboardEnrollment(NamedTuple):
+    """The few enrollment and course columns the dashboard shows, read as one tuple per row."""
+
+    id: UUID
+    status: str
+    enrolled_at: datetime
+    course_id: UUID
+    course: DashboardCourse
+
+
+class DashboardEntry(NamedTuple):
+    enrollment: DashboardEnrollment
+    progress: CourseSummary
 
 
 def dashboard(*, user, policy: ledger.Policy) -> list[DashboardEntry]:
     """Every enrollment holding a seat (active or completed) in a course the user can still
-    open, newest first, with its progress: 2 queries and 1 store read in all."""
-    enrollments = list(
+    open, newest first, with its progress: 2 queries and 1 store read in all.
+
+    Built for a hot path: the rows are read as tuples (no model instances), and only the
+    figures the dashboard shows are computed (no per-lesson states) from the records' summaries
+    (`ProgressSummary`: the store reads five columns instead of twelve)."""
+    rows = (
         Enrollment.objects.filter(
             user=user,
             status__in=SEAT_HOLDING,
             course__in=Course.objects.visible_to(user).values("pk"),
         )
-        .select_related("course")
         .order_by("-enrolled_at", "id")
+        .values_list("id", "status", "enrolled_at", "course_id", "course__title", "course__slug")
     )
+    enrollments = [
+        DashboardEnrollment(pk, status, enrolled_at, course_id, DashboardCourse(title, slug))
+        for pk, status, enrolled_at, course_id, title, slug in rows
+    ]
     course_ids = [enrollment.course_id for enrollment in enrollments]
     lessons = course_lessons(course_ids=course_ids)
-    records = repository.get_progress_repository().list_for_user(
+    records = repository.get_progress_repository().summaries_for_user(
         user_id=user.pk, course_ids=course_ids
     )
-    by_course: dict[UUID, list[ProgressRecord]] = {course_id: [] for course_id in course_ids}
+    by_course: dict[UUID, list[ProgressSummary]] = {course_id: [] for course_id in course_ids}
     for record in records:
         by_course.setdefault(record.course_id, []).append(record)
-    return [
-        DashboardEntry(
-            enrollment=enrollment,
-            progress=_course_progress(
-                course=enrollment.course,
-                user_id=user.pk,
-                enrollment_status=enrollment.status,
-                lessons=lessons[enrollment.course_id],
-                records=by_course[enrollment.course_id],
-                policy=policy,
-            ),
-        )
-        for enrollment in enrollments
-    ]
+    entries = []
+    for enrollment in enrollments:
+        course_refs = lessons[enrollment.course_id]
+        by_lesson = _by_lesson(course_refs, by_course[enrollment.course_id])
+        entries.append(DashboardEntry(enrollment, _summary(course_refs, by_lesson, policy)))
+    return entries
 
 
 # --- History ----------------------------------------------------------------------------------

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import math
 
+from django.db.models import OuterRef, Subquery
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from enrollments.models import SEAT_HOLDING, Enrollment
 from lessons.models import Lesson, LessonKind
 from lessons.selectors import lesson_list
 
@@ -90,15 +92,38 @@ class RangeField(serializers.ListField):
         return (start, end)
 
 
+# What a heartbeat reads of its lesson (never the body).
+_HEARTBEAT_LESSON_FIELDS = ("id", "course_id", "title", "kind", "duration_seconds")
+
+
 class _VisibleLessonField(serializers.PrimaryKeyRelatedField):
-    """A lesson of a course the caller can see; others answer like unknown ids."""
+    """A lesson of a course the caller can see; others answer like unknown ids.
+
+    The heartbeat is the hottest write of the API, so this one query also answers who the
+    caller is in the course: the lesson comes with `course_instructor_id` and
+    `seat_status` (the caller's active or completed enrollment status, None without a seat),
+    which `services.heartbeat_access` turns into the recording decision without loading the
+    course or asking again. Only the fields a heartbeat uses are read.
+    """
 
     def __init__(self, **kwargs) -> None:
         kwargs.setdefault("pk_field", serializers.UUIDField())
         super().__init__(**kwargs)
 
     def get_queryset(self):
-        return lesson_list(user=self.context["request"].user).select_related("course")
+        user = self.context["request"].user
+        seat = (
+            Enrollment.objects.filter(
+                user=user, course=OuterRef("course_id"), status__in=SEAT_HOLDING
+            )
+            .order_by()
+            .values("status")[:1]
+        )  # (user, course) is unique: no ordering needed
+        return (
+            lesson_list(user=user)
+            .only(*_HEARTBEAT_LESSON_FIELDS)
+            .annotate(seat_status=Subquery(seat))
+        )
 
 
 class HeartbeatSerializer(serializers.Serializer):
@@ -328,3 +353,47 @@ class CourseProgressQuerySerializer(serializers.Serializer):
     user = serializers.UUIDField(
         required=False, help_text="A learner of the course (the course's instructor, admins)."
     )
+
+
+# --- The dashboard, built directly ------------------------------------------------------------
+
+# The dashboard is read on every visit to a learner's home page; walking `DashboardSerializer`'s
+# field tree costs more than the rest of the request's Python. `dashboard_payload` builds the
+# same JSON directly; `DashboardSerializer` stays the documented shape, and a test pins the two
+# equal. Datetimes go through DRF's own field so their format follows the settings exactly.
+_DATETIME = serializers.DateTimeField()
+
+
+def _datetime(value) -> str | None:
+    return None if value is None else _DATETIME.to_representation(value)
+
+
+def dashboard_payload(entries) -> dict:
+    """`DashboardSerializer({"count": ..., "results": entries}).data`, as a plain dict."""
+    results = []
+    for entry in entries:
+        enrollment, progress = entry.enrollment, entry.progress
+        resume = progress.resume
+        results.append(
+            {
+                "enrollment": str(enrollment.id),
+                "enrollment_status": str(enrollment.status),
+                "enrolled_at": _datetime(enrollment.enrolled_at),
+                "course": str(enrollment.course_id),
+                "course_title": str(enrollment.course.title),
+                "course_slug": str(enrollment.course.slug),
+                "percent_complete": float(progress.percent_complete),
+                "completed_lessons": int(progress.completed_lessons),
+                "total_lessons": int(progress.total_lessons),
+                "last_activity_at": _datetime(progress.last_activity_at),
+                "resume": None
+                if resume is None
+                else {
+                    "lesson": str(resume.lesson.id),
+                    "title": str(resume.lesson.title),
+                    "kind": str(resume.lesson.kind),
+                    "position": float(resume.position),
+                },
+            }
+        )
+    return {"count": len(results), "results": results}

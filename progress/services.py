@@ -115,13 +115,24 @@ def _preview_record(
     return record, result
 
 
+def heartbeat_access(*, user: User, lesson: Lesson) -> selectors.ProgressAccess:
+    """Who `user` is in the lesson's course, from what the heartbeat serializer read with the
+    lesson (`seat_status`, `course_instructor_id`); one query when the lesson came from
+    elsewhere. 403 `not_enrolled` like `selectors.progress_access`."""
+    if hasattr(lesson, "seat_status") and hasattr(lesson, "course_instructor_id"):
+        return selectors.progress_access_from(
+            user=user, instructor_id=lesson.course_instructor_id, seat_status=lesson.seat_status
+        )
+    return selectors.progress_access(user=user, course=lesson.course)
+
+
 def heartbeat_record(
     *, user: User, lesson: Lesson, heartbeat: Heartbeat, now: datetime | None = None
 ) -> HeartbeatResult:
     """Apply one player heartbeat for `user` in the video `lesson` (see the module docstring
     for who records and who previews). 409 `lesson_not_video` / `lesson_duration_unknown`."""
     now = now or timezone.now()
-    access = selectors.progress_access(user=user, course=lesson.course)
+    access = heartbeat_access(user=user, lesson=lesson)
     _require_video(lesson)
     policy = progress_policy()
     if not access.recording:

@@ -251,6 +251,57 @@ def test_list_for_user_reads_only_the_given_courses(repo):
     assert repo.list_for_user(user_id=user_id, course_ids=[]) == []
 
 
+def test_list_for_user_returns_the_same_records_as_get(repo):
+    """The SQL store builds records from plain column tuples: each field must land in its own
+    place (a completed lesson and an unfinished one, so no two fields are alike)."""
+    user_id = uuid.uuid4()
+    a = Learner(repo, user_id=user_id)
+    b = Learner(repo, user_id=user_id, course_id=a.course_id)
+    a.beat(0, 40.0, (0.0, 40.0))
+    b.beat(0, 5.0, (0.0, 5.0), at=T0 + timedelta(seconds=30))
+    repo.mark_completed(
+        user_id=user_id, course_id=a.course_id, lesson_id=a.lesson_id, now=T0 + timedelta(minutes=2)
+    )
+
+    records = repo.list_for_user(user_id=user_id, course_ids=[a.course_id])
+
+    assert sorted(records, key=lambda record: str(record.lesson_id)) == sorted(
+        (repo.get(user_id=user_id, lesson_id=learner.lesson_id) for learner in (a, b)),
+        key=lambda record: str(record.lesson_id),
+    )
+
+
+def test_summaries_for_user_are_list_for_user_cut_down(repo):
+    """`summaries_for_user` (the dashboard's read) holds exactly the summary fields of what
+    `list_for_user` returns, for the given courses only."""
+    user_id = uuid.uuid4()
+    a = Learner(repo, user_id=user_id)
+    b = Learner(repo, user_id=user_id, course_id=a.course_id)
+    c = Learner(repo, user_id=user_id)
+    stranger = Learner(repo, course_id=a.course_id)
+    a.beat(0, 40.0, (0.0, 40.0))
+    b.beat(0, 7.5, (0.0, 7.5), at=T0 + timedelta(seconds=30))
+    c.beat(0, 5.0, (0.0, 5.0))
+    stranger.beat(0, 5.0, (0.0, 5.0))
+    repo.mark_completed(
+        user_id=user_id, course_id=a.course_id, lesson_id=b.lesson_id, now=T0 + timedelta(minutes=1)
+    )
+
+    summaries = repo.summaries_for_user(user_id=user_id, course_ids=[a.course_id])
+    expected = [
+        (record.course_id, record.lesson_id, record.position, record.completed, record.updated_at)
+        for record in repo.list_for_user(user_id=user_id, course_ids=[a.course_id])
+    ]
+
+    assert sorted(map(tuple, summaries), key=str) == sorted(expected, key=str)
+    assert {summary.lesson_id for summary in summaries} == {a.lesson_id, b.lesson_id}
+    by_lesson = {summary.lesson_id: summary for summary in summaries}
+    assert by_lesson[b.lesson_id].completed is True
+    assert by_lesson[b.lesson_id].updated_at == T0 + timedelta(minutes=1)
+    assert by_lesson[a.lesson_id].position == 40.0
+    assert repo.summaries_for_user(user_id=user_id, course_ids=[]) == []
+
+
 def test_count_completed_counts_only_completed_lessons_asked_for(repo):
     user_id = uuid.uuid4()
     done = Learner(repo, user_id=user_id, duration=20.0)
