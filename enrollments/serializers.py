@@ -52,7 +52,9 @@ class VisibleCourseField(serializers.PrimaryKeyRelatedField):
 
     def get_queryset(self):
         request = self.context.get("request")
-        return Course.objects.visible_to(getattr(request, "user", None))
+        # Only what the enroll service reads before it locks the course by id (who may enroll
+        # others); the locked read brings the rest.
+        return Course.objects.visible_to(getattr(request, "user", None)).only("id", "instructor_id")
 
 
 class EnrollmentCreateSerializer(serializers.Serializer):

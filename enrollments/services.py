@@ -40,20 +40,41 @@ from .signals import enrollment_completed
 
 def _existing_enrollment(*, user: User, course: Course) -> Enrollment | None:
     """The (user, course) row, locked, if there is one."""
-    return Enrollment.objects.select_for_update().filter(user=user, course=course).first()
+    return _one_or_none(Enrollment.objects.select_for_update().filter(user=user, course=course))
+
+
+def _one_or_none(queryset):
+    """The row a unique key names, or None: no ORDER BY, unlike `first()`."""
+    rows = list(queryset.order_by()[:1])
+    return rows[0] if rows else None
 
 
 def _already_enrolled() -> Conflict:
     return Conflict("You are already enrolled in this course.", code="already_enrolled")
 
 
-@transaction.atomic
+# What enrolling reads of the locked course: the checks below and the answer's course summary.
+_LOCKED_COURSE_FIELDS = ("id", "slug", "title", "status", "price", "capacity", "instructor_id")
+
+
 def enrollment_create(*, actor: User, course: Course, user: User | None = None) -> Enrollment:
     """Enroll `user` (default: the actor) into `course`, or reactivate a cancelled enrollment.
 
     Self-enrollment needs a published, free course. Admins and the owning instructor may
     enroll other users; the price does not apply to them, the capacity does.
     """
+    try:
+        return _enrollment_create(actor=actor, course=course, user=user)
+    except IntegrityError as exc:
+        # The (user, course) unique constraint: another writer got there first. Caught outside
+        # the transaction, which the failed insert has rolled back as a whole (nothing else was
+        # written in it), so the insert needs no savepoint of its own; inside a caller's
+        # transaction the `atomic` of `_enrollment_create` is that savepoint.
+        raise _already_enrolled() from exc
+
+
+@transaction.atomic
+def _enrollment_create(*, actor: User, course: Course, user: User | None) -> Enrollment:
     target = user if user is not None else actor
     enrolling_self = target.pk == actor.pk
     if not enrolling_self and not can_manage_roster(actor, course):
@@ -64,7 +85,9 @@ def enrollment_create(*, actor: User, course: Course, user: User | None = None) 
 
     # Lock the course first: every enrollment into it waits here, so the seat count below
     # cannot change until this transaction ends.
-    locked_course = Course.objects.select_for_update().filter(pk=course.pk).first()
+    locked_course = _one_or_none(
+        Course.objects.select_for_update().only(*_LOCKED_COURSE_FIELDS).filter(pk=course.pk)
+    )
     if locked_course is None:  # deleted since the request was validated
         raise ValidationError({"course": ["No course with this id is open to you."]})
     course = locked_course
@@ -96,14 +119,9 @@ def enrollment_create(*, actor: User, course: Course, user: User | None = None) 
         _queue_enrollment_confirmation(enrollment)
         return enrollment
 
-    try:
-        with transaction.atomic():
-            enrollment = Enrollment.objects.create(
-                user=target, course=course, status=EnrollmentStatus.ACTIVE, enrolled_at=now
-            )
-    except IntegrityError as exc:
-        # The (user, course) unique constraint: another writer got there first.
-        raise _already_enrolled() from exc
+    enrollment = Enrollment.objects.create(
+        user=target, course=course, status=EnrollmentStatus.ACTIVE, enrolled_at=now
+    )
     _queue_enrollment_confirmation(enrollment)
     return enrollment
 
