@@ -15,9 +15,23 @@ from tests import factories
 
 @pytest.fixture(autouse=True)
 def _clean_cache():
+    _forget_cache_outages()
     cache.clear()
     yield
     cache.clear()
+    _forget_cache_outages()
+
+
+def _forget_cache_outages() -> None:
+    """A test that simulated a cache outage leaves its process resting from the cache for a few
+    seconds (throttles, idempotency, catalog cache): the next test starts with a healthy cache."""
+    from courses import catalog_cache
+    from eduflow.core import idempotency, throttling
+
+    throttling.outage.reset()
+    idempotency.outage.reset()
+    catalog_cache._failed_at = None
+    catalog_cache._bump_pending = False
 
 
 @pytest.fixture(autouse=True)
