@@ -33,7 +33,6 @@ from __future__ import annotations
 import hmac
 import logging
 import re
-import threading
 import time
 from hashlib import sha256
 from typing import Any
@@ -54,6 +53,7 @@ from rest_framework.views import APIView
 
 from . import locks
 from .exceptions import problem_response
+from .outage import CacheOutage
 from .throttling import client_ip
 
 logger = logging.getLogger(__name__)
@@ -453,59 +453,30 @@ def _invalid_key(request) -> HttpResponse:
     )
 
 
-class _Outage:
-    """What this process remembers of a failing cache, as the throttles do.
-
-    After a cache error, keyed requests skip the cache for OUTAGE_RETRY_SECONDS (so an
-    unreachable Redis costs no connection timeout per request) and run without protection; a
-    WARNING is logged at most once per OUTAGE_LOG_SECONDS, with the count of requests that ran
-    unprotected since the previous one.
-    """
-
-    RETRY_SECONDS = 5.0
-    LOG_SECONDS = 60.0
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.reset()
-
-    def reset(self) -> None:
-        with self._lock:
-            self._retry_at = 0.0
-            self._next_warning_at = 0.0
-            self._unlogged = 0
-
-    def skipping(self) -> bool:
-        if time.monotonic() < self._retry_at:
-            with self._lock:
-                self._unlogged += 1
-            return True
-        return False
-
-    def failed(self, request, exc: BaseException) -> None:
-        now = time.monotonic()
-        with self._lock:
-            self._retry_at = now + self.RETRY_SECONDS
-            if now < self._next_warning_at:
-                self._unlogged += 1
-                return
-            self._next_warning_at = now + self.LOG_SECONDS
-            unlogged, self._unlogged = self._unlogged, 0
-        logger.warning(
-            "Idempotency-Key not honoured: the cache is unreachable (%s: %s); %s %s and the "
-            "keyed requests of the next %d seconds run without it. %d more ran without it "
-            "since the previous warning.",
-            type(exc).__name__,
-            exc,
-            request.method,
-            request.path,
-            int(self.RETRY_SECONDS),
-            unlogged,
-            extra={"event": "idempotency_cache_unavailable", "unprotected_since_last": unlogged},
-        )
+# After a cache error, keyed requests skip the cache for OUTAGE_RETRY_SECONDS (so an unreachable
+# Redis costs no connection timeout per request) and run without protection; a WARNING is
+# logged at most once per OUTAGE_LOG_SECONDS, with the count of requests that ran unprotected.
+OUTAGE_RETRY_SECONDS = 5.0
+OUTAGE_LOG_SECONDS = 60.0
 
 
-outage = _Outage()
+def _warn_unprotected(exc: BaseException, unlogged: int) -> None:
+    logger.warning(
+        "Idempotency-Key not honoured: the cache is unreachable (%s: %s); keyed requests of "
+        "the next %d seconds run without it. %d more ran without it since the previous warning.",
+        type(exc).__name__,
+        exc,
+        int(OUTAGE_RETRY_SECONDS),
+        unlogged,
+        extra={"event": "idempotency_cache_unavailable", "unprotected_since_last": unlogged},
+    )
+
+
+outage = CacheOutage(
+    retry_seconds=lambda: OUTAGE_RETRY_SECONDS,
+    log_seconds=lambda: OUTAGE_LOG_SECONDS,
+    warn=_warn_unprotected,
+)
 
 
 class IdempotencyMiddleware:
@@ -548,7 +519,7 @@ class IdempotencyMiddleware:
         try:
             token, entry = self._lock_or_answer(name, cache_key)
         except _CACHE_ERRORS as exc:
-            outage.failed(request, exc)
+            outage.failed(exc)
             return self.get_response(request)
         if entry is not None:
             return self._answer(request, body, entry)
@@ -560,7 +531,7 @@ class IdempotencyMiddleware:
             try:
                 locks.release(name, token)
             except _CACHE_ERRORS as exc:
-                outage.failed(request, exc)  # the lock's expiry frees it
+                outage.failed(exc)  # the lock's expiry frees it
 
     def _lock_or_answer(self, name: str, cache_key: str) -> tuple[str | None, dict | None]:
         """(lock token, None) to run the request; (None, stored answer) to answer with it;
@@ -604,7 +575,7 @@ class IdempotencyMiddleware:
                     cache_key, _entry(response, body), timeout=settings.IDEMPOTENCY_TTL_SECONDS
                 )
             except _CACHE_ERRORS as exc:
-                outage.failed(request, exc)
+                outage.failed(exc)
         return response
 
 

@@ -31,8 +31,6 @@ import hashlib
 import ipaddress
 import logging
 import math
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -40,6 +38,8 @@ from functools import lru_cache
 from django.conf import settings
 from redis.exceptions import NoScriptError
 from rest_framework import throttling
+
+from .outage import CacheOutage
 
 logger = logging.getLogger(__name__)
 
@@ -155,51 +155,25 @@ def count_request(cache, key: str, period: int, now: float) -> Window:
     return _count_on_cache(cache, key, period, now)
 
 
-class _Outage:
-    """What this process remembers of a failing counter store.
-
-    `failed()` logs a WARNING, unless one was logged less than THROTTLE_OUTAGE_LOG_SECONDS ago
-    (then it only counts), and makes `skipping()` true for THROTTLE_CACHE_RETRY_SECONDS.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.reset()
-
-    def reset(self) -> None:
-        with self._lock:
-            self._retry_at = 0.0
-            self._next_warning_at = 0.0
-            self._unlogged = 0
-
-    def skipping(self) -> bool:
-        if time.monotonic() < self._retry_at:
-            with self._lock:
-                self._unlogged += 1
-            return True
-        return False
-
-    def failed(self, exc: Exception) -> None:
-        now = time.monotonic()
-        with self._lock:
-            self._retry_at = now + getattr(settings, "THROTTLE_CACHE_RETRY_SECONDS", 5)
-            if now < self._next_warning_at:
-                self._unlogged += 1
-                return
-            self._next_warning_at = now + getattr(settings, "THROTTLE_OUTAGE_LOG_SECONDS", 60)
-            unlogged, self._unlogged = self._unlogged, 0
-        logger.warning(
-            "Rate limits are not enforced: the throttle counters are unreachable "
-            "(%s: %s); requests pass unthrottled. %d more unthrottled checks since the "
-            "previous warning.",
-            type(exc).__name__,
-            exc,
-            unlogged,
-            extra={"event": "throttle_cache_unavailable", "unthrottled_since_last": unlogged},
-        )
+def _warn_unthrottled(exc: BaseException, unlogged: int) -> None:
+    logger.warning(
+        "Rate limits are not enforced: the throttle counters are unreachable "
+        "(%s: %s); requests pass unthrottled. %d more unthrottled checks since the "
+        "previous warning.",
+        type(exc).__name__,
+        exc,
+        unlogged,
+        extra={"event": "throttle_cache_unavailable", "unthrottled_since_last": unlogged},
+    )
 
 
-outage = _Outage()
+# What this process remembers of a failing counter store: a WARNING at most once per
+# THROTTLE_OUTAGE_LOG_SECONDS, and no counting for THROTTLE_CACHE_RETRY_SECONDS after a failure.
+outage = CacheOutage(
+    retry_seconds=lambda: getattr(settings, "THROTTLE_CACHE_RETRY_SECONDS", 5),
+    log_seconds=lambda: getattr(settings, "THROTTLE_OUTAGE_LOG_SECONDS", 60),
+    warn=_warn_unthrottled,
+)
 
 
 # --- What a throttle tells the client ------------------------------------------------------------
