@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from django.contrib.auth import authenticate
-from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.utils.serializer_helpers import ReturnDict
 from rest_framework_simplejwt.exceptions import AuthenticationFailed
+
+from eduflow.core.rendering import drf_datetime
 
 from .models import Role, User
 from .tokens import RefreshToken
@@ -30,13 +31,6 @@ class UserSerializer(serializers.ModelSerializer):
         read_only_fields = USER_READ_FIELDS
 
 
-def _drf_datetime(value) -> str:
-    """A datetime as DRF's DateTimeField writes it: in the current time zone, ISO 8601, `Z`
-    for UTC."""
-    text = value.astimezone(timezone.get_current_timezone()).isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
-
-
 def user_representation(user: User) -> ReturnDict:
     """`UserSerializer(user).data`, built directly for `GET /auth/me/`, which every client calls
     all the time: a ModelSerializer builds its field objects from the model per instance, many
@@ -51,8 +45,8 @@ def user_representation(user: User) -> ReturnDict:
         "full_name": user.full_name,
         "role": user.role,
         "is_active": user.is_active,
-        "created_at": _drf_datetime(user.created_at),
-        "updated_at": _drf_datetime(user.updated_at),
+        "created_at": drf_datetime(user.created_at),
+        "updated_at": drf_datetime(user.updated_at),
     }
     return ReturnDict(payload, serializer=UserSerializer(user))
 

@@ -27,7 +27,6 @@ import logging
 import re
 import secrets
 import threading
-import time
 from collections.abc import Callable
 
 from django.conf import settings
@@ -39,6 +38,8 @@ from django.http import HttpResponse
 from django.utils.cache import get_conditional_response
 
 from eduflow.core.http_caching import PUBLIC_VARY, body_etag
+from eduflow.core.locks import redis_client
+from eduflow.core.outage import CacheOutage
 from eduflow.core.permissions import is_admin, is_instructor
 from eduflow.core.throttling import AnonRateThrottle
 
@@ -46,41 +47,29 @@ logger = logging.getLogger(__name__)
 
 VERSION_KEY = "catalog:version"
 _ENTRY_PREFIX = "catalog:entry:"
-_WARN_EVERY_SECONDS = 60.0
-# After a failure the cache is left alone this long: a cache that hangs costs one timeout now
-# and then, not one per request.
-_RETRY_AFTER_SECONDS = 5.0
 
 _state_lock = threading.Lock()
 _bump_pending = False
-_last_warning = 0.0
-_failed_at: float | None = None
 
 
 def enabled() -> bool:
     return settings.CATALOG_CACHE_SECONDS > 0
 
 
-def _cache_resting() -> bool:
-    failed_at = _failed_at
-    return failed_at is not None and time.monotonic() - failed_at < _RETRY_AFTER_SECONDS
-
-
-def _warn(action: str, exc: Exception) -> None:
-    """Note a cache failure; log it at most once a minute per process (no log floods)."""
-    global _last_warning, _failed_at
-    now = time.monotonic()
-    with _state_lock:
-        _failed_at = now
-        if now - _last_warning < _WARN_EVERY_SECONDS:
-            return
-        _last_warning = now
+def _warn_uncached(exc: BaseException, unlogged: int) -> None:
     logger.warning(
-        "catalog cache unavailable (%s): %s: %s; serving from the database",
-        action,
+        "catalog cache unavailable: %s: %s; serving from the database (%d more uncached "
+        "reads since the previous warning)",
         type(exc).__name__,
         exc,
+        unlogged,
+        extra={"event": "catalog_cache_unavailable", "uncached_since_last": unlogged},
     )
+
+
+# After a failure the cache is left alone for 5 s (a cache that hangs costs one timeout now and
+# then, not one per request); a WARNING at most once a minute per process.
+outage = CacheOutage(retry_seconds=lambda: 5.0, log_seconds=lambda: 60.0, warn=_warn_uncached)
 
 
 def _new_version() -> str:
@@ -94,16 +83,10 @@ def _bump_now() -> None:
     except Exception as exc:
         with _state_lock:
             _bump_pending = True
-        _warn("invalidate", exc)
+        outage.failed(exc)
     else:
-        _recovered()
-
-
-def _recovered() -> None:
-    global _bump_pending, _failed_at
-    with _state_lock:
-        _bump_pending = False
-        _failed_at = None
+        with _state_lock:
+            _bump_pending = False
 
 
 def bump_version() -> None:
@@ -149,7 +132,7 @@ def cached_read(view, request, kind: str, compute: Callable[[], object]):
         not enabled()
         or getattr(renderer, "format", None) != "json"
         or not _public_view(request.user)
-        or _cache_resting()
+        or outage.skipping()
     ):
         return compute()
 
@@ -167,7 +150,7 @@ def cached_read(view, request, kind: str, compute: Callable[[], object]):
         if entry is not None and version is not None and entry[0] == version:
             return _json_response(entry[2], entry[1])
     except Exception as exc:
-        _warn("read", exc)
+        outage.failed(exc)
         version = None
 
     response = compute()
@@ -183,7 +166,7 @@ def cached_read(view, request, kind: str, compute: Callable[[], object]):
         try:
             cache.set(key, (version, etag, body), settings.CATALOG_CACHE_SECONDS)
         except Exception as exc:
-            _warn("write", exc)
+            outage.failed(exc)
     return _json_response(body, etag)
 
 
@@ -313,7 +296,7 @@ class CatalogCacheMiddleware:
 
     def __call__(self, request):
         kind = None
-        if enabled() and not _cache_resting():
+        if enabled() and not outage.skipping():
             kind = _anonymous_json_get(request)
         if kind is not None:
             response = self._hit(request, kind)
@@ -330,7 +313,7 @@ class CatalogCacheMiddleware:
         throttle = AnonRateThrottle()
         try:
             _retry_pending_bump()
-            client = _redis_client()
+            client = redis_client()
             if client is not None:
                 # One round trip: the version, the entry and the anonymous count together.
                 pipeline = client.pipeline(transaction=False)
@@ -348,7 +331,7 @@ class CatalogCacheMiddleware:
                 version, entry = found.get(VERSION_KEY), found.get(key)
                 allowed = None  # counted below, on a hit only
         except Exception as exc:
-            _warn("read", exc)
+            outage.failed(exc)
             return None
         if entry is None or version is None or entry[0] != version:
             return None  # the view computes it (and reuses the count made here)
@@ -363,9 +346,3 @@ class CatalogCacheMiddleware:
         response["Cache-Control"] = f"public, max-age={settings.CATALOG_HTTP_MAX_AGE}"
         response["Vary"] = ", ".join(PUBLIC_VARY)
         return get_conditional_response(request, etag=etag, response=response)
-
-
-def _redis_client():
-    """The raw Redis client behind a django-redis cache, or None for other backends."""
-    get_client = getattr(getattr(cache, "client", None), "get_client", None)
-    return get_client(write=True) if callable(get_client) else None

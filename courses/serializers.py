@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC
 from decimal import Decimal
 
 from django.core.validators import RegexValidator
@@ -14,6 +13,7 @@ from rest_framework.reverse import reverse
 from accounts.models import User
 from eduflow.core.exceptions import Forbidden
 from eduflow.core.permissions import is_admin
+from eduflow.core.rendering import drf_datetime
 from media.models import MediaAsset
 from media.selectors import asset_list
 
@@ -172,14 +172,6 @@ class CourseWriteSerializer(serializers.Serializer):
         return value.upper()
 
 
-def _timestamp(value) -> str | None:
-    """A datetime as DRF's DateTimeField writes it (UTC, `Z` suffix)."""
-    if value is None:
-        return None
-    text = value.astimezone(UTC).isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
-
-
 _CENTS = Decimal("0.01")
 _PLACEHOLDER_PK = "00000000-0000-0000-0000-000000000000"
 
@@ -226,9 +218,9 @@ class CourseReader:
                 "username": instructor.username,
                 "full_name": instructor.full_name,
             },
-            "published_at": _timestamp(course.published_at),
-            "created_at": _timestamp(course.created_at),
-            "updated_at": _timestamp(course.updated_at),
+            "published_at": drf_datetime(course.published_at),
+            "created_at": drf_datetime(course.created_at),
+            "updated_at": drf_datetime(course.updated_at),
             "lesson_count": course.lesson_count,
             "total_duration_seconds": course.total_duration_seconds,
             "thumbnail": None if course.thumbnail_id is None else str(course.thumbnail_id),

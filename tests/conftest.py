@@ -30,7 +30,7 @@ def _forget_cache_outages() -> None:
 
     throttling.outage.reset()
     idempotency.outage.reset()
-    catalog_cache._failed_at = None
+    catalog_cache.outage.reset()
     catalog_cache._bump_pending = False
 
 

@@ -26,10 +26,9 @@ class LockBusy(Exception):
     """Another holder has the lock."""
 
 
-def _redis_client():
-    """The raw Redis client behind the default cache, or None for other cache backends."""
-    client = getattr(cache, "client", None)
-    get_client = getattr(client, "get_client", None)
+def redis_client(backend=None):
+    """The raw Redis client behind `backend` (the default cache), or None for other backends."""
+    get_client = getattr(getattr(backend or cache, "client", None), "get_client", None)
     return get_client(write=True) if callable(get_client) else None
 
 
@@ -37,7 +36,7 @@ def acquire(name: str, *, timeout: int) -> str | None:
     """Take lock `name` for at most `timeout` seconds; its holder token, or None if taken."""
     token = secrets.token_hex(16)
     key = cache.make_key(f"lock:{name}")
-    redis = _redis_client()
+    redis = redis_client()
     if redis is not None:
         return token if redis.set(key, token, nx=True, ex=max(1, int(timeout))) else None
     return token if cache.add(f"lock:{name}", token, timeout) else None
@@ -46,7 +45,7 @@ def acquire(name: str, *, timeout: int) -> str | None:
 def release(name: str, token: str) -> bool:
     """Free lock `name` if `token` still holds it; whether it did."""
     key = cache.make_key(f"lock:{name}")
-    redis = _redis_client()
+    redis = redis_client()
     if redis is not None:
         return bool(redis.eval(_RELEASE_SCRIPT, 1, key, token))
     if cache.get(f"lock:{name}") == token:

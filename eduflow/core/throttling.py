@@ -39,6 +39,7 @@ from django.conf import settings
 from redis.exceptions import NoScriptError
 from rest_framework import throttling
 
+from .locks import redis_client
 from .outage import CacheOutage
 
 logger = logging.getLogger(__name__)
@@ -109,12 +110,6 @@ class Window:
     ends_in: float
 
 
-def _redis_client(cache):
-    """The raw Redis client behind a django-redis cache, or None for other backends."""
-    get_client = getattr(getattr(cache, "client", None), "get_client", None)
-    return get_client(write=True) if callable(get_client) else None
-
-
 def _count_on_redis(client, key: str, period: int) -> Window:
     period_ms = period * 1000
     try:
@@ -149,7 +144,7 @@ def _count_on_cache(cache, key: str, period: int, now: float) -> Window:
 
 def count_request(cache, key: str, period: int, now: float) -> Window:
     """Count one request in `key`'s window of `period` seconds (opened by this one if none)."""
-    client = _redis_client(cache)
+    client = redis_client(cache)
     if client is not None:
         return _count_on_redis(client, cache.make_key(key), period)
     return _count_on_cache(cache, key, period, now)

@@ -400,13 +400,12 @@ CLOSED_PORT_CACHE = {
 @pytest.fixture
 def outage(settings):
     """The real django-redis backend pointed at a closed port (no server needed)."""
-    catalog_cache._failed_at = None
-    catalog_cache._last_warning = 0.0  # warnings are rate-limited per process
+    catalog_cache.outage.reset()  # no rest period, and the next warning is due
     original = settings.CACHES
     settings.CACHES = CLOSED_PORT_CACHE
     yield
     settings.CACHES = original
-    catalog_cache._failed_at = None
+    catalog_cache.outage.reset()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -420,7 +419,7 @@ def test_outage_serves_from_the_database_and_logs(make_client, course, outage, c
     assert detail["ETag"]
     assert any("catalog cache unavailable" in record.message for record in caplog.records)
     # While the cache rests after a failure, reads go straight to the database.
-    assert catalog_cache._cache_resting()
+    assert catalog_cache.outage.skipping()
     assert client.get(COURSES).status_code == 200
 
 
@@ -436,7 +435,7 @@ def test_invalidation_lost_in_an_outage_is_retried(make_client, course, settings
         assert catalog_cache._bump_pending
     finally:
         settings.CACHES = original
-    catalog_cache._failed_at = None  # the rest period is over
+    catalog_cache.outage.reset()  # the rest period is over
     assert _version() == version  # the invalidation never reached the cache...
     assert client.get(_detail(course)).json()["title"] == "Changed in the outage"  # ...until now
     assert _version() != version
